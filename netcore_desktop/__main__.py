@@ -1,0 +1,57 @@
+"""Command-line entry point: the window by default, or one of the subcommands.
+
+Each subcommand lives in its own module and is imported only when used, so that
+``netcore-desktop sandbox`` never loads Qt and the window never loads the CLI's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from netcore_desktop import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="netcore-desktop",
+        description="Compose, preview, send and resend email through Netcore.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="open the window on an embedded offline sandbox (no account needed)",
+    )
+    parser.add_argument("--profile", help="open the window on this profile")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from netcore_desktop.sandbox.cli import add_sandbox_parser
+
+    add_sandbox_parser(sub)
+    try:
+        from netcore_desktop.cli import add_cli_parsers
+    except ImportError:  # the sending commands are optional in a trimmed build
+        pass
+    else:
+        add_cli_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named in ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        code: int = handler(args)
+        return code
+    from netcore_desktop.ui.app import run_app
+
+    return run_app(sandbox=bool(args.sandbox), profile=args.profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Markdown to email-safe HTML, ``[%KEY%]`` substitution, and the plain-text alternative.
+
+:func:`render_html` gives the HTML that is sent (placeholders left in place, for Netcore to
+fill per envelope). :func:`preview_html` is that same HTML with one envelope's values filled
+in, which is what the preview shows. Both therefore come from one function.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Final
+
+import css_inline
+import markdown
+
+from netcore_desktop.core.contract import PLACEHOLDER_RE
+
+if TYPE_CHECKING:
+    from netcore_desktop.core.message import Draft
+
+#: A small stylesheet that reads well in every common mail client. It is inlined into
+#: ``style`` attributes because many clients drop ``<style>`` blocks.
+EMAIL_CSS: Final = """
+body { margin: 0; padding: 0; background: #ffffff; }
+.nd-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
+  font-size: 16px; line-height: 1.5; color: #1f2328; max-width: 640px; margin: 0 auto;
+  padding: 16px; }
+h1 { font-size: 26px; margin: 0 0 16px; line-height: 1.25; }
+h2 { font-size: 21px; margin: 24px 0 12px; line-height: 1.25; }
+h3 { font-size: 18px; margin: 20px 0 8px; }
+p { margin: 0 0 16px; }
+a { color: #0969da; text-decoration: underline; }
+img { max-width: 100%; height: auto; border: 0; }
+ul, ol { margin: 0 0 16px; padding-left: 24px; }
+li { margin: 0 0 4px; }
+blockquote { margin: 0 0 16px; padding: 0 12px; border-left: 4px solid #d0d7de; color: #59636e; }
+code { font-family: Menlo, Consolas, monospace; font-size: 14px; background: #f6f8fa;
+  padding: 1px 4px; border-radius: 4px; }
+pre { font-family: Menlo, Consolas, monospace; font-size: 14px; background: #f6f8fa;
+  padding: 12px; border-radius: 6px; overflow: auto; margin: 0 0 16px; }
+table { border-collapse: collapse; margin: 0 0 16px; }
+th, td { border: 1px solid #d0d7de; padding: 6px 12px; text-align: left; }
+th { background: #f6f8fa; font-weight: 600; }
+hr { border: 0; border-top: 1px solid #d0d7de; margin: 24px 0; }
+"""
+
+_MD_EXTENSIONS: Final = ["tables", "fenced_code", "sane_lists", "attr_list"]
+
+_INLINER: Final = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+# Placeholders are swapped for inert words before Markdown runs, so that underscores in
+# keys such as FIRST_NAME are never read as emphasis and brackets never as links.
+_GUARD: Final = "ndph{}x"
+_GUARD_RE: Final = re.compile(r"ndph(\d+)x")
+
+
+def find_placeholders(*texts: str) -> list[str]:
+    """Placeholder keys used in ``texts``, in order of first use, without repeats."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for match in PLACEHOLDER_RE.finditer(text):
+            seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def substitute(text: str, attributes: Mapping[str, str], *, escape: bool = False) -> str:
+    """Fill ``[%KEY%]`` placeholders from ``attributes``; unknown keys stay as they are.
+
+    With ``escape`` the values are HTML-escaped (for the preview of an HTML body). Netcore
+    itself fills values in verbatim, so the payload never uses ``escape``.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in attributes:
+            return match.group(0)
+        value = attributes[key]
+        return html.escape(value, quote=False) if escape else value
+
+    return PLACEHOLDER_RE.sub(fill, text)
+
+
+def missing_placeholders(attributes: Mapping[str, str], *texts: str) -> list[str]:
+    """Keys used in ``texts`` with no value (or an empty value) in ``attributes``."""
+    return [k for k in find_placeholders(*texts) if not attributes.get(k, "").strip()]
+
+
+def markdown_to_html(source: str) -> str:
+    """Markdown to a complete, email-safe HTML document with the stylesheet inlined."""
+    keys: list[str] = []
+
+    def guard(match: re.Match[str]) -> str:
+        keys.append(match.group(0))
+        return _GUARD.format(len(keys) - 1)
+
+    guarded = PLACEHOLDER_RE.sub(guard, source)
+    fragment = markdown.markdown(guarded, extensions=_MD_EXTENSIONS, output_format="html")
+    if keys:
+        fragment = _GUARD_RE.sub(
+            lambda m: keys[int(m.group(1))] if int(m.group(1)) < len(keys) else m.group(0),
+            fragment,
+        )
+    document = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{EMAIL_CSS}</style></head>"
+        f'<body><div class="nd-body">{fragment}</div></body></html>'
+    )
+    return str(_INLINER.inline(document))
+
+
+def render_html(draft: Draft) -> str:
+    """The HTML body that is sent for ``draft``, placeholders left for Netcore to fill."""
+    from netcore_desktop.core.message import BodyFormat
+
+    if draft.body_format is BodyFormat.MARKDOWN:
+        return markdown_to_html(draft.body)
+    return draft.body
+
+
+def preview_html(draft: Draft, envelope_index: int = 0, rendered: str | None = None) -> str:
+    """What the recipient of envelope ``envelope_index`` will see: the sent HTML, filled in."""
+    body = render_html(draft) if rendered is None else rendered
+    if not draft.envelopes:
+        return body
+    index = min(max(envelope_index, 0), len(draft.envelopes) - 1)
+    return substitute(body, draft.envelopes[index].attributes)
+
+
+class _TextExtractor(HTMLParser):
+    """Collects readable text from HTML, keeping paragraphs, list items and link targets."""
+
+    _BLOCK = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote",
+         "pre", "hr", "section", "article", "header", "footer"}
+    )
+    _SKIP = frozenset({"style", "script", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        self._href: list[str] = []
+        self._pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+            if tag == "pre":
+                self._pre += 1
+        elif tag == "br" or tag == "tr":
+            self.parts.append("\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag in ("td", "th"):
+            self.parts.append("\t")
+        elif tag == "a":
+            self._href.append(dict(attrs).get("href") or "")
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.parts.append(f"[{alt}]")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCK:
+            self.parts.append("\n\n")
+            if tag == "pre":
+                self._pre = max(0, self._pre - 1)
+        elif tag == "a" and self._href:
+            href = self._href.pop()
+            if href and not href.startswith(("#", "mailto:")):
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
+
+
+def html_to_text(source: str) -> str:
+    """A plain-text alternative of an HTML body (for SMTP and the preview's text tab)."""
+    parser = _TextExtractor()
+    parser.feed(source)
+    parser.close()
+    text = "".join(parser.parts)
+    lines = [line.rstrip() for line in text.splitlines()]
+    text = "\n".join(line.lstrip(" ") if not line.startswith(" -") else line for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def remote_urls(source: str) -> list[str]:
+    """``http(s)`` URLs of images and other resources the HTML would load when opened."""
+    pattern = re.compile(
+        r"""(?:src|background)\s*=\s*["']?(https?://[^"'\s>]+)|url\(\s*["']?(https?://[^"')\s]+)""",
+        re.IGNORECASE,
+    )
+    out: list[str] = []
+    for m in pattern.finditer(source):
+        out.append(m.group(1) or m.group(2))
+    return out
+
