@@ -52,9 +52,10 @@ _MD_EXTENSIONS: Final = ["tables", "fenced_code", "sane_lists", "attr_list"]
 _INLINER: Final = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 # Placeholders are swapped for inert words before Markdown runs, so that underscores in
-# keys such as FIRST_NAME are never read as emphasis and brackets never as links.
-_GUARD: Final = "ndph{}x"
-_GUARD_RE: Final = re.compile(r"ndph(\d+)x")
+# keys such as FIRST_NAME are never read as emphasis and brackets never as links. The word's
+# prefix is lengthened until it does not occur in the source, so text that happens to look
+# like a guard word is never mistaken for one.
+_GUARD_PREFIX: Final = "ndph"
 
 
 def find_placeholders(*texts: str) -> list[str]:
@@ -91,15 +92,19 @@ def missing_placeholders(attributes: Mapping[str, str], *texts: str) -> list[str
 def markdown_to_html(source: str) -> str:
     """Markdown to a complete, email-safe HTML document with the stylesheet inlined."""
     keys: list[str] = []
+    prefix = _GUARD_PREFIX
+    while prefix in source:
+        prefix += "q"
 
     def guard(match: re.Match[str]) -> str:
         keys.append(match.group(0))
-        return _GUARD.format(len(keys) - 1)
+        return f"{prefix}{len(keys) - 1}x"
 
     guarded = PLACEHOLDER_RE.sub(guard, source)
     fragment = markdown.markdown(guarded, extensions=_MD_EXTENSIONS, output_format="html")
     if keys:
-        fragment = _GUARD_RE.sub(
+        fragment = re.sub(
+            re.escape(prefix) + r"(\d+)x",
             lambda m: keys[int(m.group(1))] if int(m.group(1)) < len(keys) else m.group(0),
             fragment,
         )
@@ -143,24 +148,55 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
-        self._href: list[str] = []
+        # Open links: target and where their text starts in ``parts``.
+        self._href: list[tuple[str, int]] = []
         self._pre = 0
+        # Open lists: the next item number of an <ol>, or None for a <ul>.
+        self._lists: list[int | None] = []
+        self._cell = 0
+
+    def _at_line_start(self) -> bool:
+        for part in reversed(self.parts):
+            if part:
+                return part.endswith("\n")
+        return True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
             self._skip += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n\n")
+            return
+        if tag in self._BLOCK:
+            # A list inside a list item continues it rather than starting a paragraph.
+            nested = tag in ("ul", "ol") and bool(self._lists)
+            self.parts.append("" if nested else "\n\n")
             if tag == "pre":
                 self._pre += 1
-        elif tag == "br" or tag == "tr":
+            elif tag == "ol":
+                start = dict(attrs).get("start") or "1"
+                self._lists.append(int(start) if start.isdigit() else 1)
+            elif tag == "ul":
+                self._lists.append(None)
+        elif tag == "br":
             self.parts.append("\n")
+        elif tag == "tr":
+            self.parts.append("\n")
+            self._cell = 0
         elif tag == "li":
-            self.parts.append("\n- ")
+            indent = "  " * max(0, len(self._lists) - 1)
+            number = self._lists[-1] if self._lists else None
+            if number is None:
+                self.parts.append(f"\n{indent}- ")
+            else:
+                self.parts.append(f"\n{indent}{number}. ")
+                self._lists[-1] = number + 1
         elif tag in ("td", "th"):
-            self.parts.append("\t")
+            if self._cell:
+                if self.parts:
+                    self.parts[-1] = self.parts[-1].rstrip(" ")
+                self.parts.append(" | ")
+            self._cell += 1
         elif tag == "a":
-            self._href.append(dict(attrs).get("href") or "")
+            self._href.append((dict(attrs).get("href") or "", len(self.parts)))
         elif tag == "img":
             alt = dict(attrs).get("alt")
             if alt:
@@ -170,18 +206,30 @@ class _TextExtractor(HTMLParser):
         if tag in self._SKIP:
             self._skip = max(0, self._skip - 1)
         elif tag in self._BLOCK:
+            if tag in ("ol", "ul") and self._lists:
+                self._lists.pop()
+                self.parts.append("" if self._lists else "\n\n")
+                return
             self.parts.append("\n\n")
             if tag == "pre":
                 self._pre = max(0, self._pre - 1)
         elif tag == "a" and self._href:
-            href = self._href.pop()
-            if href and not href.startswith(("#", "mailto:")):
+            href, start = self._href.pop()
+            text = "".join(self.parts[start:]).strip()
+            # A link whose text already is its address (an autolink) is not repeated.
+            if href and not href.startswith(("#", "mailto:")) and text != href:
                 self.parts.append(f" ({href})")
 
     def handle_data(self, data: str) -> None:
         if self._skip:
             return
-        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
+        if self._pre:
+            self.parts.append(data)
+            return
+        text = re.sub(r"\s+", " ", data)
+        if self._at_line_start():
+            text = text.lstrip(" ")
+        self.parts.append(text)
 
 
 def html_to_text(source: str) -> str:
@@ -189,10 +237,8 @@ def html_to_text(source: str) -> str:
     parser = _TextExtractor()
     parser.feed(source)
     parser.close()
-    text = "".join(parser.parts)
-    lines = [line.rstrip() for line in text.splitlines()]
-    text = "\n".join(line.lstrip(" ") if not line.startswith(" -") else line for line in lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    text = "\n".join(line.rstrip() for line in "".join(parser.parts).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
 
 
 def remote_urls(source: str) -> list[str]:
@@ -201,8 +247,6 @@ def remote_urls(source: str) -> list[str]:
         r"""(?:src|background)\s*=\s*["']?(https?://[^"'\s>]+)|url\(\s*["']?(https?://[^"')\s]+)""",
         re.IGNORECASE,
     )
-    out: list[str] = []
-    for m in pattern.finditer(source):
-        out.append(m.group(1) or m.group(2))
-    return out
+    # Attribute values are HTML-escaped ("&amp;"); the address that is fetched is not.
+    return [html.unescape(m.group(1) or m.group(2)) for m in pattern.finditer(source)]
 
