@@ -1,0 +1,1 @@
+"""Tests of the Qt-free core (a package, so module names never clash with other test folders)."""

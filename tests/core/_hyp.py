@@ -1,0 +1,36 @@
+"""Hypothesis settings shared by the core's property and fuzz tests.
+
+Two profiles are registered: ``dev`` (the default: small example counts, so the whole
+``tests/core`` run stays well under a minute on a busy two-core machine) and ``ci`` (five
+times deeper). Pick one with ``HYPOTHESIS_PROFILE=ci``. Each test asks for a fraction of the
+profile's example count with :func:`core_settings`; nothing here changes Hypothesis's global
+default, so other test folders keep their own settings.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+from hypothesis.errors import InvalidArgument
+
+# Rendering through the CSS inliner and validating addresses take a few milliseconds on a
+# loaded machine: a deadline would only turn that into flaky failures.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_SLOW_OK)
+
+
+def _profile() -> settings:
+    name = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    try:
+        return settings.get_profile(name)
+    except InvalidArgument:  # an unknown profile name: fall back rather than fail collection
+        return settings.get_profile("dev")
+
+
+def core_settings(fraction: float = 1.0) -> settings:
+    """Settings with ``fraction`` of the profile's example count (at least 5)."""
+    parent = _profile()
+    return settings(parent=parent, max_examples=max(5, int(parent.max_examples * fraction)))
