@@ -1,0 +1,974 @@
+"""The local history of every send attempt, in SQLite, searchable as you type.
+
+Netcore keeps no copy of sent content (``shared/netcore-api.md`` §5), so this history is the
+only place it lives. Every attempt (HTTP API or SMTP) is written with the outcome
+``pending`` *before* the request goes out (:meth:`History.record_attempt`) and updated when
+the answer comes (:meth:`History.complete_attempt`): a crash in between leaves a
+``pending`` row that says "this may have been sent", never a silent gap.
+
+Storage: one SQLite file (``history.sqlite3`` in :func:`netcore_desktop.core.paths.data_dir`)
+in WAL mode with a busy timeout, so the window and the command line can write at the same
+time. Every write takes the write lock up front (``BEGIN IMMEDIATE``) so two writers queue
+instead of failing with "database is locked". Commits are not fsynced one by one
+(``synchronous=NORMAL``): a killed app loses nothing, a power cut may lose the last
+moments. The schema version is ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older
+files step by step (keeping a copy of the old file) and a file from a newer version is
+refused, never changed.
+
+Free-text search uses an FTS5 index over subject, recipients, message id, correlation
+tokens, tags and the body text; each typed word is a prefix query, so search-as-you-type
+works from the first letter. Secrets never reach the file: callers pass payloads without
+keys, and everything stored also goes through :func:`netcore_desktop.core.secrets.redact`.
+
+Threads: each thread gets its own connection, so the window's worker thread and a bulk
+job's thread can use one :class:`History` at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Final
+
+from netcore_desktop.core.contract import PLACEHOLDER_RE
+from netcore_desktop.core.message import BodyFormat, Draft, draft_from_dict, draft_to_dict
+from netcore_desktop.core.paths import data_dir
+from netcore_desktop.core.render import html_to_text, substitute
+from netcore_desktop.core.secrets import redact
+
+log = logging.getLogger(__name__)
+
+#: File name of the history database inside the data directory.
+FILE_NAME: Final = "history.sqlite3"
+
+#: How long a writer waits for another process's write to finish before giving up.
+BUSY_TIMEOUT_MS: Final = 30_000
+
+#: Body text indexed for search is cut at this many characters: nobody searches for the end
+#: of a 2 MB newsletter, and the index stays small.
+_MAX_INDEXED_BODY: Final = 20_000
+
+#: Personalised subjects indexed per attempt (one per envelope, up to this many).
+_MAX_INDEXED_SUBJECTS: Final = 50
+
+#: Highest code point: ``prefix + _TOP`` is an upper bound for a prefix range on an index.
+_TOP: Final = "\U0010ffff"
+
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Outcome(StrEnum):
+    """What became of a send attempt (used by the client, the CLI, the window and jobs)."""
+
+    #: Recorded, the answer has not arrived (yet).
+    PENDING = "pending"
+    #: Accepted with a 2xx other than 202.
+    SENT = "sent"
+    #: Accepted but queued (202: the daily limit may be reached). Never resent automatically.
+    QUEUED = "queued"
+    #: Refused by the service (4xx) or by the SMTP relay (5xx reply).
+    REFUSED = "refused"
+    #: Failed: 5xx after every retry, or the network failed before the request went out.
+    FAILED = "failed"
+    #: May have been sent: the request went out and no answer came (read timeout).
+    UNKNOWN = "unknown"
+    #: Stopped by the person before it went out.
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the attempt has an answer (everything but ``pending``)."""
+        return self is not Outcome.PENDING
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the service took the message (``sent`` or ``queued``)."""
+        return self in (Outcome.SENT, Outcome.QUEUED)
+
+    @classmethod
+    def for_status(cls, status_code: int) -> Outcome:
+        """The outcome an HTTP status stands for (contract §4)."""
+        if status_code == 202:
+            return cls.QUEUED
+        if 200 <= status_code < 300:
+            return cls.SENT
+        if 400 <= status_code < 500:
+            return cls.REFUSED
+        return cls.FAILED
+
+
+class HistoryError(Exception):
+    """The history file cannot be opened or used; the message says what to do."""
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+_SCHEMA_1: Final = """
+CREATE TABLE attempts (
+    id            INTEGER PRIMARY KEY,
+    created_at    TEXT NOT NULL,
+    completed_at  TEXT,
+    profile       TEXT NOT NULL,
+    transport     TEXT NOT NULL,
+    api_version   TEXT NOT NULL,
+    endpoint      TEXT NOT NULL,
+    outcome       TEXT NOT NULL DEFAULT 'pending',
+    status_code   INTEGER,
+    meaning       TEXT NOT NULL DEFAULT '',
+    message_id    TEXT NOT NULL DEFAULT '',
+    subject       TEXT NOT NULL DEFAULT '',
+    sender        TEXT NOT NULL DEFAULT '',
+    recipients    TEXT NOT NULL DEFAULT '[]',
+    tokens        TEXT NOT NULL DEFAULT '[]',
+    tags          TEXT NOT NULL DEFAULT '[]',
+    credits       INTEGER NOT NULL DEFAULT 0,
+    response_body TEXT NOT NULL DEFAULT '',
+    latency_ms    REAL,
+    error         TEXT NOT NULL DEFAULT '',
+    tries         INTEGER NOT NULL DEFAULT 1,
+    resend_of     INTEGER REFERENCES attempts(id) ON DELETE SET NULL,
+    -- Bulk jobs (a later schema version adds their tables) point their rows here.
+    job_id        INTEGER,
+    -- Last, so that scanning the columns above never reads these large values.
+    draft_json    TEXT NOT NULL,
+    payload_json  TEXT NOT NULL
+);
+CREATE INDEX attempts_created_at ON attempts(created_at);
+CREATE INDEX attempts_profile ON attempts(profile);
+CREATE INDEX attempts_outcome ON attempts(outcome);
+CREATE INDEX attempts_message_id ON attempts(message_id) WHERE message_id <> '';
+CREATE INDEX attempts_resend_of ON attempts(resend_of) WHERE resend_of IS NOT NULL;
+CREATE INDEX attempts_job_id ON attempts(job_id) WHERE job_id IS NOT NULL;
+
+-- One row per to/cc/bcc address; email is lower-cased for lookups.
+CREATE TABLE attempt_recipients (
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    email      TEXT NOT NULL,
+    name       TEXT NOT NULL DEFAULT '',
+    kind       TEXT NOT NULL,
+    envelope   INTEGER
+);
+CREATE INDEX attempt_recipients_email ON attempt_recipients(email, attempt_id);
+CREATE INDEX attempt_recipients_attempt ON attempt_recipients(attempt_id);
+
+-- One row per correlation token (one per envelope, contract §3).
+CREATE TABLE attempt_tokens (
+    token      TEXT NOT NULL,
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    envelope   INTEGER NOT NULL
+);
+CREATE INDEX attempt_tokens_token ON attempt_tokens(token, attempt_id);
+CREATE INDEX attempt_tokens_attempt ON attempt_tokens(attempt_id);
+
+-- Tags, lower-cased for lookups.
+CREATE TABLE attempt_tags (
+    attempt_id INTEGER NOT NULL REFERENCES attempts(id) ON DELETE CASCADE,
+    tag        TEXT NOT NULL
+);
+CREATE INDEX attempt_tags_tag ON attempt_tags(tag, attempt_id);
+CREATE INDEX attempt_tags_attempt ON attempt_tags(attempt_id);
+"""
+
+# The search index is its own step so that it can be rebuilt from the rows alone: this step
+# fills it from whatever attempts exist, and a later tokenizer change can do the same.
+_SCHEMA_2: Final = """
+CREATE VIRTUAL TABLE attempts_fts USING fts5(
+    subject, recipients, message_id, tokens, tags, body,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3'
+);
+"""
+
+
+def _migrate_1(conn: sqlite3.Connection) -> None:
+    _executescript(conn, _SCHEMA_1)
+
+
+def _migrate_2(conn: sqlite3.Connection) -> None:
+    _executescript(conn, _SCHEMA_2)
+    rows = conn.execute("SELECT id, message_id, draft_json FROM attempts ORDER BY id").fetchall()
+    for attempt_id, message_id, draft_json in rows:
+        try:
+            draft = draft_from_dict(json.loads(draft_json))
+        except (ValueError, TypeError) as exc:
+            log.warning("History entry %s has an unreadable draft (%s).", attempt_id, exc)
+            draft = Draft()
+        doc = _search_document(draft)
+        conn.execute(
+            "INSERT INTO attempts_fts(rowid, subject, recipients, message_id, tokens, tags, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (attempt_id, doc[0], doc[1], message_id, doc[2], doc[3], doc[4]),
+        )
+
+
+def _executescript(conn: sqlite3.Connection, script: str) -> None:
+    # sqlite3's executescript() commits first; running statement by statement keeps the
+    # migration inside the caller's transaction.
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        conn.execute(statement)
+
+
+#: ``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1``; the length is the
+#: current version. Bulk jobs (issue 5) will add a step here for their tables.
+MIGRATIONS: Final[list[Callable[[sqlite3.Connection], None]]] = [_migrate_1, _migrate_2]
+
+
+def schema_version() -> int:
+    """The schema version this code writes."""
+    return len(MIGRATIONS)
+
+
+# --- entries ---------------------------------------------------------------------------------
+
+
+def _format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a naive time is the person's local time
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One send attempt as stored. ``draft`` and ``payload`` are decoded on first use.
+
+    Entries from :meth:`History.search` load the stored draft and payload only when they are
+    first asked for, so a list of results stays light even when messages carry attachments.
+    """
+
+    id: int
+    created_at: datetime
+    completed_at: datetime | None
+    profile: str
+    transport: str
+    api_version: str
+    endpoint: str
+    outcome: Outcome
+    status_code: int | None
+    meaning: str
+    message_id: str
+    subject: str
+    sender: str
+    #: Every to/cc/bcc address (and the global bcc), as written.
+    recipients: tuple[str, ...]
+    #: Correlation tokens, one per envelope.
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]
+    #: Credits the send costs (one per address, contract §5).
+    credits: int
+    response_body: str
+    latency_ms: float | None
+    error: str
+    #: How many tries the send took (retries after 5xx or connection failures).
+    attempts: int
+    resend_of: int | None
+    job_id: int | None
+    _load: Callable[[], tuple[str, str]] = field(repr=False, compare=False)
+
+    @cached_property
+    def _blobs(self) -> tuple[str, str]:
+        return self._load()
+
+    @property
+    def draft_json(self) -> str:
+        """The draft as composed (``message.draft_to_dict`` JSON, Markdown source included)."""
+        return self._blobs[0]
+
+    @property
+    def payload_json(self) -> str:
+        """The rendered request body as JSON (without any key)."""
+        return self._blobs[1]
+
+    @cached_property
+    def draft(self) -> Draft:
+        """The draft as composed, ready to open again or resend."""
+        return draft_from_dict(json.loads(self.draft_json))
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The request body as it was sent."""
+        value = json.loads(self.payload_json)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def is_resend(self) -> bool:
+        """Whether this attempt resent an earlier one."""
+        return self.resend_of is not None
+
+
+# Columns of ``attempts`` read into a HistoryEntry (the large ones are loaded separately).
+_ENTRY_COLUMNS: Final = (
+    "id, created_at, completed_at, profile, transport, api_version, endpoint, outcome, "
+    "status_code, meaning, message_id, subject, sender, recipients, tokens, tags, credits, "
+    "response_body, latency_ms, error, tries, resend_of, job_id"
+)
+_ENTRY_COLUMNS_A: Final = ", ".join("a." + c.strip() for c in _ENTRY_COLUMNS.split(","))
+
+
+def _json_tuple(value: str) -> tuple[str, ...]:
+    try:
+        items = json.loads(value)
+    except (TypeError, ValueError):
+        return ()
+    return tuple(str(i) for i in items) if isinstance(items, list) else ()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything one attempt writes, computed outside the write lock."""
+
+    profile: str
+    transport: str
+    api_version: str
+    endpoint: str
+    subject: str
+    sender: str
+    recipients: list[tuple[str, str, str, int | None]]  # email, name, kind, envelope
+    tokens: list[tuple[str, int]]
+    tags: list[str]
+    credits: int
+    draft_json: str
+    payload_json: str
+    resend_of: int | None
+    job_id: int | None
+    search: tuple[str, str, str, str, str]
+
+
+def _search_document(draft: Draft) -> tuple[str, str, str, str, str]:
+    """The text indexed for ``draft``: subject, recipients, tokens, tags, body."""
+    recipients = " ".join(
+        f"{a.email} {a.name}".strip() for a in draft.recipients()
+    )
+    tokens = " ".join(e.token for e in draft.envelopes if e.token)
+    tags = " ".join(draft.tags)
+    if draft.body_format is BodyFormat.HTML:
+        body = html_to_text(draft.body[: _MAX_INDEXED_BODY * 4])
+    else:
+        body = draft.body
+    extra = [draft.sender.email, draft.sender.name, draft.reply_to]
+    extra += [a.name for a in draft.attachments]
+    for env in draft.envelopes:
+        # Attribute values are what support staff search for: an invoice or order number.
+        extra.extend(env.attributes.values())
+    text = (body[:_MAX_INDEXED_BODY] + "\n" + " ".join(x for x in extra if x)).strip()
+    # The subject as each recipient saw it ("Invoice INV-1042 is ready"), not only the
+    # template with its placeholders; a bulk send's subjects are capped like its body.
+    subjects = dict.fromkeys([draft.subject])
+    if PLACEHOLDER_RE.search(draft.subject):
+        for env in draft.envelopes[:_MAX_INDEXED_SUBJECTS]:
+            subjects[substitute(draft.subject, env.attributes)] = None
+    return ("\n".join(subjects), recipients, tokens, tags, text)
+
+
+def _payload_tokens(payload: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    envelopes = payload.get("personalizations")
+    if isinstance(envelopes, list):
+        for env in envelopes:
+            if isinstance(env, dict):
+                token = env.get("token_to")
+                out.append(token if isinstance(token, str) else "")
+    return out
+
+
+def _prepare(
+    *,
+    draft: Draft,
+    payload: dict[str, Any],
+    profile: str,
+    transport: str,
+    api_version: str,
+    endpoint: str,
+    resend_of: int | None,
+    job_id: int | None,
+) -> _Prepared:
+    recipients: list[tuple[str, str, str, int | None]] = []
+    for index, env in enumerate(draft.envelopes):
+        for kind, addresses in (("to", env.to), ("cc", env.cc), ("bcc", env.bcc)):
+            recipients.extend((a.email, a.name, kind, index) for a in addresses)
+    recipients.extend((a.email, a.name, "bcc", None) for a in draft.bcc)
+
+    # The draft is the source of truth; the payload fills in when a caller added tokens
+    # only to the request body.
+    from_payload = _payload_tokens(payload)
+    tokens: list[tuple[str, int]] = []
+    for index, env in enumerate(draft.envelopes):
+        token = env.token or (from_payload[index] if index < len(from_payload) else "")
+        if token:
+            tokens.append((token, index))
+
+    search = _search_document(draft)
+    if not search[2] and tokens:
+        search = (search[0], search[1], " ".join(t for t, _ in tokens), search[3], search[4])
+    return _Prepared(
+        profile=profile,
+        transport=str(transport),
+        api_version=str(api_version),
+        endpoint=endpoint,
+        subject=draft.subject,
+        sender=draft.sender.email,
+        recipients=recipients,
+        tokens=tokens,
+        tags=list(dict.fromkeys(draft.tags)),
+        credits=draft.credit_count(),
+        # Defence in depth: callers never pass keys, and redaction catches any that slip in.
+        draft_json=redact(json.dumps(draft_to_dict(draft), ensure_ascii=False)),
+        payload_json=redact(json.dumps(payload, ensure_ascii=False, separators=(",", ":"))),
+        resend_of=resend_of,
+        job_id=job_id,
+        search=search,
+    )
+
+
+# --- search queries --------------------------------------------------------------------------
+
+
+def fts_query(text: str, column: str | None = None) -> str | None:
+    """An FTS5 query matching every word of ``text`` as a prefix, or ``None`` if nothing to match.
+
+    Each whitespace-separated word becomes a quoted phrase with a trailing ``*`` (quotes in
+    it doubled), so operators, quotes, ``*``, ``-`` or ``:`` typed by a person are matched
+    as text and never raise. Words without a letter or digit are dropped (they would match
+    nothing and hide every result).
+    """
+    phrases = [
+        '"' + word.replace('"', '""') + '"*'
+        for word in text.split()
+        if any(ch.isalnum() for ch in word)
+    ]
+    if not phrases:
+        return None
+    query = " AND ".join(phrases)
+    if column:
+        return f"{{{column}}} : ({query})"
+    return query
+
+
+def _prefix_range(value: str) -> tuple[str, str]:
+    value = value.strip()
+    return value, value + _TOP
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class History:
+    """The send history in one SQLite file. Thread-safe; safe with other processes too."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else data_dir() / FILE_NAME
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Owner-only from the start: the file holds the content of every message sent.
+            self.path.touch(mode=0o600, exist_ok=True)
+        self._migrate(self._conn())
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise HistoryError("The history is closed.")
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,  # transactions are explicit (BEGIN IMMEDIATE)
+                    check_same_thread=False,  # only so that close() can close it
+                )
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("History %s is in %s mode, not WAL.", self.path, mode)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as exc:
+                raise HistoryError(
+                    f"Cannot open the history file {self.path}: {exc}. If it is damaged, "
+                    "move it away and Netcore Desktop will start a new one."
+                ) from exc
+            self._connections.append(conn)
+            self._local.conn = conn
+            return conn
+
+    def close(self) -> None:
+        """Close every connection. Call it after the threads using this history have stopped."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:  # closing is best effort
+                log.debug("Closing a history connection failed: %s", exc)
+        self._local = threading.local()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        # IMMEDIATE takes the write lock now (waiting up to the busy timeout) instead of at
+        # the first write, where a second writer would fail at once with "locked".
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        target = schema_version()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(
+                f"{self.path} is not a history file ({exc}). Move it away and Netcore "
+                "Desktop will start a new one."
+            ) from exc
+        if version > target:
+            raise HistoryError(
+                f"The history file {self.path} was written by a newer version of Netcore "
+                f"Desktop (schema {version}, this version knows {target}). It was left as it "
+                "is: update Netcore Desktop to use it."
+            )
+        if version == target:
+            return
+        if version > 0:
+            backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
+            self._backup(conn, backup)
+        try:
+            with self._write():
+                # Another process may have migrated while this one waited for the lock.
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for step in range(version, target):
+                    MIGRATIONS[step](conn)
+                    log.info("History %s: schema %d -> %d.", self.path, step, step + 1)
+                conn.execute(f"PRAGMA user_version = {target}")
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(
+                f"Could not prepare the history file {self.path} ({exc}). It was left as it "
+                "was; if it is not a Netcore Desktop history, move it away."
+            ) from exc
+
+    def _backup(self, conn: sqlite3.Connection, target: Path) -> None:
+        if target.exists():
+            return
+        dest = sqlite3.connect(target)
+        try:
+            conn.backup(dest)
+        finally:
+            dest.close()
+        log.info("Saved a copy of the history before upgrading it: %s", target)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def record_attempt(
+        self,
+        *,
+        draft: Draft,
+        payload: dict[str, Any],
+        profile: str,
+        transport: str,
+        api_version: str,
+        endpoint: str,
+        resend_of: int | None = None,
+        job_id: int | None = None,
+    ) -> int:
+        """Record an attempt as ``pending`` before it is sent; returns its id.
+
+        ``draft`` is stored as composed (Markdown source included), ``payload`` is the
+        rendered request body (never with a key in it), ``endpoint`` the URL or SMTP host it
+        goes to. ``resend_of`` links a resend to the attempt it repeats.
+        """
+        prepared = _prepare(
+            draft=draft,
+            payload=payload,
+            profile=profile,
+            transport=transport,
+            api_version=api_version,
+            endpoint=endpoint,
+            resend_of=resend_of,
+            job_id=job_id,
+        )
+        with self._write() as conn:
+            return self._insert(conn, prepared, datetime.now(UTC))
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        p: _Prepared,
+        created_at: datetime,
+        completion: dict[str, Any] | None = None,
+    ) -> int:
+        done = completion or {}
+        cursor = conn.execute(
+            "INSERT INTO attempts (created_at, completed_at, profile, transport, api_version,"
+            " endpoint, outcome, status_code, meaning, message_id, subject, sender, recipients,"
+            " tokens, tags, credits, response_body, latency_ms, error, tries, resend_of,"
+            " job_id, draft_json, payload_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                _format_time(created_at),
+                _format_time(done["completed_at"]) if done.get("completed_at") else None,
+                p.profile,
+                p.transport,
+                p.api_version,
+                p.endpoint,
+                str(done.get("outcome", Outcome.PENDING)),
+                done.get("status_code"),
+                done.get("meaning", ""),
+                done.get("message_id", ""),
+                p.subject,
+                p.sender,
+                json.dumps([r[0] for r in p.recipients], ensure_ascii=False),
+                json.dumps([t for t, _ in p.tokens], ensure_ascii=False),
+                json.dumps(p.tags, ensure_ascii=False),
+                p.credits,
+                done.get("response_body", ""),
+                done.get("latency_ms"),
+                done.get("error", ""),
+                done.get("attempts", 1),
+                p.resend_of,
+                p.job_id,
+                p.draft_json,
+                p.payload_json,
+            ),
+        )
+        attempt_id = cursor.lastrowid
+        assert attempt_id is not None
+        conn.executemany(
+            "INSERT INTO attempt_recipients (attempt_id, email, name, kind, envelope)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(attempt_id, e.lower(), n, k, i) for e, n, k, i in p.recipients],
+        )
+        conn.executemany(
+            "INSERT INTO attempt_tokens (token, attempt_id, envelope) VALUES (?, ?, ?)",
+            [(t, attempt_id, i) for t, i in p.tokens],
+        )
+        conn.executemany(
+            "INSERT INTO attempt_tags (attempt_id, tag) VALUES (?, ?)",
+            [(attempt_id, t.lower()) for t in p.tags],
+        )
+        s = p.search
+        conn.execute(
+            "INSERT INTO attempts_fts(rowid, subject, recipients, message_id, tokens, tags, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (attempt_id, s[0], s[1], done.get("message_id", ""), s[2], s[3], s[4]),
+        )
+        return attempt_id
+
+    def _bulk_insert(
+        self, rows: Iterable[tuple[_Prepared, datetime, dict[str, Any] | None]]
+    ) -> list[int]:
+        """Insert many finished attempts in one transaction (benchmarks and imports)."""
+        with self._write() as conn:
+            return [self._insert(conn, p, created, done) for p, created, done in rows]
+
+    def complete_attempt(
+        self,
+        attempt_id: int,
+        *,
+        outcome: str,
+        status_code: int | None,
+        meaning: str,
+        message_id: str = "",
+        response_body: str = "",
+        latency_ms: float | None = None,
+        error: str = "",
+        attempts: int = 1,
+    ) -> None:
+        """Store the answer to attempt ``attempt_id`` (``KeyError`` if there is no such attempt).
+
+        ``outcome`` is an :class:`Outcome` value; ``attempts`` is how many tries it took.
+        """
+        final = Outcome(outcome)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE attempts SET completed_at = ?, outcome = ?, status_code = ?, meaning = ?,"
+                " message_id = ?, response_body = ?, latency_ms = ?, error = ?, tries = ?"
+                " WHERE id = ?",
+                (
+                    _format_time(datetime.now(UTC)),
+                    str(final),
+                    status_code,
+                    redact(meaning),
+                    message_id,
+                    redact(response_body),
+                    latency_ms,
+                    redact(error),
+                    attempts,
+                    attempt_id,
+                ),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(attempt_id)
+            conn.execute(
+                "UPDATE attempts_fts SET message_id = ? WHERE rowid = ?", (message_id, attempt_id)
+            )
+
+    # --- reading -------------------------------------------------------------------------
+
+    def _loader(self, attempt_id: int) -> Callable[[], tuple[str, str]]:
+        def load() -> tuple[str, str]:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT draft_json, payload_json FROM attempts WHERE id = ?", (attempt_id,)
+                )
+                .fetchone()
+            )
+            if row is None:
+                raise KeyError(attempt_id)
+            return str(row[0]), str(row[1])
+
+        return load
+
+    def _entry(self, row: Sequence[Any], blobs: tuple[str, str] | None = None) -> HistoryEntry:
+        loader: Callable[[], tuple[str, str]]
+        if blobs is not None:
+            loaded = blobs
+
+            def loader() -> tuple[str, str]:
+                return loaded
+        else:
+            loader = self._loader(int(row[0]))
+        return HistoryEntry(
+            id=int(row[0]),
+            created_at=_parse_time(row[1]) or datetime.fromtimestamp(0, UTC),
+            completed_at=_parse_time(row[2]),
+            profile=row[3],
+            transport=row[4],
+            api_version=row[5],
+            endpoint=row[6],
+            outcome=Outcome(row[7]),
+            status_code=row[8],
+            meaning=row[9],
+            message_id=row[10],
+            subject=row[11],
+            sender=row[12],
+            recipients=_json_tuple(row[13]),
+            tokens=_json_tuple(row[14]),
+            tags=_json_tuple(row[15]),
+            credits=row[16],
+            response_body=row[17],
+            latency_ms=row[18],
+            error=row[19],
+            attempts=row[20],
+            resend_of=row[21],
+            job_id=row[22],
+            _load=loader,
+        )
+
+    def get(self, attempt_id: int) -> HistoryEntry:
+        """The attempt ``attempt_id`` with its draft and payload (``KeyError`` if none)."""
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS}, draft_json, payload_json FROM attempts WHERE id = ?",
+                (attempt_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(attempt_id)
+        return self._entry(row[:-2], (str(row[-2]), str(row[-1])))
+
+    def _where(
+        self,
+        text: str,
+        recipient: str | None,
+        subject: str | None,
+        message_id: str | None,
+        token: str | None,
+        tag: str | None,
+        profile: str | None,
+        outcome: str | Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> tuple[str | None, list[str], list[Any]]:
+        """The FTS match (or ``None``), the WHERE clauses on ``a`` and their parameters."""
+        matches = [q for q in (fts_query(text), fts_query(subject or "", "subject")) if q]
+        clauses: list[str] = []
+        params: list[Any] = []
+        if recipient and recipient.strip():
+            clauses.append(
+                "a.id IN (SELECT attempt_id FROM attempt_recipients WHERE email >= ? AND email < ?)"
+            )
+            params.extend(_prefix_range(recipient.lower()))
+        if message_id and message_id.strip():
+            clauses.append("a.message_id >= ? AND a.message_id < ?")
+            params.extend(_prefix_range(message_id))
+        if token and token.strip():
+            clauses.append(
+                "a.id IN (SELECT attempt_id FROM attempt_tokens WHERE token >= ? AND token < ?)"
+            )
+            params.extend(_prefix_range(token))
+        if tag and tag.strip():
+            clauses.append("a.id IN (SELECT attempt_id FROM attempt_tags WHERE tag = ?)")
+            params.append(tag.strip().lower())
+        if profile:
+            clauses.append("a.profile = ?")
+            params.append(profile)
+        if outcome is not None:
+            wanted = [str(Outcome(outcome))] if isinstance(outcome, str) else [
+                str(Outcome(o)) for o in outcome
+            ]
+            clauses.append(f"a.outcome IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+            params.extend(wanted)
+        if since is not None:
+            clauses.append("a.created_at >= ?")
+            params.append(_format_time(since))
+        if until is not None:
+            clauses.append("a.created_at < ?")
+            params.append(_format_time(until))
+        return (" AND ".join(matches) or None), clauses, params
+
+    def search(
+        self,
+        text: str = "",
+        *,
+        recipient: str | None = None,
+        subject: str | None = None,
+        message_id: str | None = None,
+        token: str | None = None,
+        tag: str | None = None,
+        profile: str | None = None,
+        outcome: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[HistoryEntry]:
+        """Attempts matching every given criterion, newest first.
+
+        ``text`` is free text over subject, recipients, message id, tokens, tags and body;
+        each word matches as a prefix (search as you type). ``subject`` matches words of the
+        subject the same way. ``recipient``, ``message_id`` and ``token`` match from the
+        start (a whole address is an exact match), case-insensitively for addresses. ``tag``
+        and ``profile`` match exactly; ``outcome`` is one or several :class:`Outcome` values.
+        ``since`` is inclusive, ``until`` exclusive; a naive datetime is local time.
+        """
+        match, clauses, params = self._where(
+            text, recipient, subject, message_id, token, tag, profile, outcome, since, until
+        )
+        where = "".join(f" AND {c}" for c in clauses)
+        if match is not None:
+            # CROSS JOIN keeps the index as the outer loop, walked newest first, so the LIMIT
+            # stops the walk early instead of sorting every match.
+            sql = (
+                f"SELECT {_ENTRY_COLUMNS_A} FROM attempts_fts CROSS JOIN attempts a"
+                f" ON a.id = attempts_fts.rowid WHERE attempts_fts MATCH ?{where}"
+                " ORDER BY attempts_fts.rowid DESC LIMIT ? OFFSET ?"
+            )
+            args: list[Any] = [match, *params, limit, offset]
+        else:
+            sql = (
+                f"SELECT {_ENTRY_COLUMNS_A} FROM attempts a WHERE 1{where}"
+                " ORDER BY a.id DESC LIMIT ? OFFSET ?"
+            )
+            args = [*params, limit, offset]
+        rows = self._conn().execute(sql, args).fetchall()
+        return [self._entry(row) for row in rows]
+
+    def count(
+        self,
+        text: str = "",
+        *,
+        recipient: str | None = None,
+        subject: str | None = None,
+        message_id: str | None = None,
+        token: str | None = None,
+        tag: str | None = None,
+        profile: str | None = None,
+        outcome: str | Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many attempts :meth:`search` would find with no limit."""
+        match, clauses, params = self._where(
+            text, recipient, subject, message_id, token, tag, profile, outcome, since, until
+        )
+        where = "".join(f" AND {c}" for c in clauses)
+        if match is not None:
+            if not clauses:
+                sql = "SELECT count(*) FROM attempts_fts WHERE attempts_fts MATCH ?"
+            else:
+                sql = (
+                    "SELECT count(*) FROM attempts_fts CROSS JOIN attempts a"
+                    f" ON a.id = attempts_fts.rowid WHERE attempts_fts MATCH ?{where}"
+                )
+            args: list[Any] = [match, *params]
+        else:
+            sql = f"SELECT count(*) FROM attempts a WHERE 1{where}"
+            args = params
+        return int(self._conn().execute(sql, args).fetchone()[0])
+
+    def resends_of(self, attempt_id: int) -> list[HistoryEntry]:
+        """Attempts that resent ``attempt_id`` directly, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM attempts WHERE resend_of = ? ORDER BY id",
+                (attempt_id,),
+            )
+            .fetchall()
+        )
+        return [self._entry(row) for row in rows]
+
+    def find_by_token(self, token: str) -> HistoryEntry | None:
+        """The newest attempt carrying correlation token ``token`` exactly, if any."""
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS_A} FROM attempt_tokens t JOIN attempts a"
+                " ON a.id = t.attempt_id WHERE t.token = ? ORDER BY a.id DESC LIMIT 1",
+                (token.strip(),),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._entry(row)
+
+    def find_by_message_id(self, message_id: str) -> list[HistoryEntry]:
+        """Attempts Netcore answered with ``message_id`` (usually one), newest first."""
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM attempts WHERE message_id = ? ORDER BY id DESC",
+                (message_id.strip(),),
+            )
+            .fetchall()
+        )
+        return [self._entry(row) for row in rows]
