@@ -166,6 +166,10 @@ def has_blocking(problems: Iterable[Problem]) -> bool:
 _KIND_LABELS: Final = {FIELD_TO: "To", FIELD_CC: "Cc", FIELD_BCC: "Bcc"}
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f} MiB"
@@ -243,7 +247,7 @@ def _check_addresses(ctx: _Ctx) -> None:
             ctx.add(
                 kind,
                 Severity.ERROR,
-                f"{ctx.place(kind, i)} has an empty address: fill it in or remove it.",
+                f"{_cap(ctx.place(kind, i))} has an empty address: fill it in or remove it.",
                 i,
             )
             return
@@ -252,7 +256,7 @@ def _check_addresses(ctx: _Ctx) -> None:
             ctx.add(
                 kind,
                 Severity.ERROR,
-                f"{ctx.place(kind, i)}: {problem} Correct or remove it.",
+                f"{_cap(ctx.place(kind, i))}: {problem} Correct or remove it.",
                 i,
             )
             return
@@ -266,7 +270,7 @@ def _check_addresses(ctx: _Ctx) -> None:
             ctx.add(
                 kind,
                 Severity.WARNING,
-                f"{email} is listed twice in {_where_phrase(ctx, i)} (also in "
+                f"The address {email} is listed twice in {_where_phrase(ctx, i)} (also in "
                 f"{_KIND_LABELS[first_kind]}): it costs a credit each time. Remove the extra one.",
                 i,
             )
@@ -274,7 +278,8 @@ def _check_addresses(ctx: _Ctx) -> None:
             ctx.add(
                 kind,
                 Severity.WARNING,
-                f"{email} in {ctx.place(kind, i)} is also in {ctx.place(first_kind, first_env)}: "
+                f"The address {email} in {ctx.place(kind, i)} is also in "
+                f"{ctx.place(first_kind, first_env)}: "
                 "they will get the message more than once, and each copy costs a credit.",
                 i,
             )

@@ -163,9 +163,7 @@ def _draft() -> Draft:
             Envelope(
                 to=(Address("a@example.net"),), attributes={"FIRST_NAME": "Asha", "CODE": "1"}
             ),
-            Envelope(
-                to=(Address("b@example.net"),), attributes={"FIRST_NAME": "Ben", "CODE": "2"}
-            ),
+            Envelope(to=(Address("b@example.net"),), attributes={"FIRST_NAME": "Ben", "CODE": "2"}),
         ),
     )
 
