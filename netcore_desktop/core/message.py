@@ -281,7 +281,9 @@ def draft_to_dict(draft: Draft) -> dict[str, Any]:
 
 
 def _addrs_from(items: Any) -> tuple[Address, ...]:
-    return tuple(Address(str(i.get("email", "")), str(i.get("name", "") or "")) for i in items or [])
+    return tuple(
+        Address(str(i.get("email", "")), str(i.get("name", "") or "")) for i in items or []
+    )
 
 
 def _attachments_from(items: Any) -> tuple[Attachment, ...]:

@@ -12,7 +12,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 
 from email_validator import EmailNotValidError, validate_email
 
