@@ -184,7 +184,8 @@ def validate_payload(payload: object, api_version: ApiVersion = ApiVersion.V6) -
                 c.add(here, "Must be an object with 'type' and 'value'.")
                 continue
             kind = item.get("type")
-            if kind not in CONTENT_TYPES:
+            # isinstance first: a list or object as the type is unhashable, not an exception.
+            if not isinstance(kind, str) or kind not in CONTENT_TYPES:
                 c.add(f"{here}.type", "The type must be 'html' or 'amp'.")
             value = item.get("value")
             if not isinstance(value, str) or not value.strip():
@@ -240,6 +241,6 @@ def validate_payload(payload: object, api_version: ApiVersion = ApiVersion.V6) -
         flag = payload["priorityflag"]
         if api_version is not ApiVersion.V6:
             c.add("priorityflag", "Only the v6 API takes a priority flag.")
-        elif flag not in PRIORITY_VALUES or isinstance(flag, bool):
+        elif not isinstance(flag, int) or isinstance(flag, bool) or flag not in PRIORITY_VALUES:
             c.add("priorityflag", "Must be 1 (transactional), 2 (triggered) or 3 (promotional).")
     return c.errors

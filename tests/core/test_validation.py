@@ -145,6 +145,9 @@ CASES: list[tuple[str, Mutation, str]] = [
     ("priority out of range", setter("priorityflag", 4), "priorityflag"),
     ("priority bool", setter("priorityflag", True), "priorityflag"),
     ("priority text", setter("priorityflag", "1"), "priorityflag"),
+    ("priority a list", setter("priorityflag", []), "priorityflag"),
+    ("priority a float", setter("priorityflag", 1.0), "priorityflag"),
+    ("content type a list", setter("content.0.type", ["html"]), "content[0].type"),
 ]
 
 
