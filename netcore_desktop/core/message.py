@@ -225,8 +225,16 @@ def build_payload(
 
 
 def payload_bytes(payload: Mapping[str, Any]) -> bytes:
-    """The exact bytes sent on the wire: compact UTF-8 JSON."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The exact bytes sent on the wire: compact UTF-8 JSON.
+
+    A lone surrogate (possible in text read from a damaged draft file) has no UTF-8 form; it
+    is sent as U+FFFD, the replacement character, as browsers do, instead of failing the send.
+    """
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
 # --- serialisation for draft files and history -------------------------------------------

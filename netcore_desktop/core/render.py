@@ -114,7 +114,12 @@ def markdown_to_html(source: str) -> str:
         f"<style>{EMAIL_CSS}</style></head>"
         f'<body><div class="nd-body">{fragment}</div></body></html>'
     )
-    return str(_INLINER.inline(document))
+    try:
+        return str(_INLINER.inline(document))
+    except UnicodeEncodeError:
+        # A lone surrogate cannot cross into the inliner; show U+FFFD there, as browsers do.
+        clean = document.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return str(_INLINER.inline(clean))
 
 
 def render_html(draft: Draft) -> str:
