@@ -356,9 +356,7 @@ class _Prepared:
 
 def _search_document(draft: Draft) -> tuple[str, str, str, str, str]:
     """The text indexed for ``draft``: subject, recipients, tokens, tags, body."""
-    recipients = " ".join(
-        f"{a.email} {a.name}".strip() for a in draft.recipients()
-    )
+    recipients = " ".join(f"{a.email} {a.name}".strip() for a in draft.recipients())
     tokens = " ".join(e.token for e in draft.envelopes if e.token)
     tags = " ".join(draft.tags)
     if draft.body_format is BodyFormat.HTML:
@@ -843,9 +841,11 @@ class History:
             clauses.append("a.profile = ?")
             params.append(profile)
         if outcome is not None:
-            wanted = [str(Outcome(outcome))] if isinstance(outcome, str) else [
-                str(Outcome(o)) for o in outcome
-            ]
+            wanted = (
+                [str(Outcome(outcome))]
+                if isinstance(outcome, str)
+                else [str(Outcome(o)) for o in outcome]
+            )
             clauses.append(f"a.outcome IN ({', '.join('?' * len(wanted))})" if wanted else "0")
             params.extend(wanted)
         if since is not None:

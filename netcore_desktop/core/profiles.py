@@ -209,9 +209,7 @@ class Profile:
                 "region": Region(values.get("region", Region.DEFAULT)),
                 "api_version": ApiVersion(values.get("api_version", ApiVersion.V6)),
                 "transport": Transport(values.get("transport", Transport.API)),
-                "smtp_security": SmtpSecurity(
-                    values.get("smtp_security", SmtpSecurity.STARTTLS)
-                ),
+                "smtp_security": SmtpSecurity(values.get("smtp_security", SmtpSecurity.STARTTLS)),
             }
             for key in (
                 "base_url",
@@ -344,8 +342,7 @@ class ProfileStore:
                 profile = Profile.from_dict(item)
             except ValueError as exc:
                 raise ProfileFileError(
-                    f"The profiles file {self.path} has a bad entry ({exc}). "
-                    "It was left as it is.",
+                    f"The profiles file {self.path} has a bad entry ({exc}). It was left as it is.",
                     self.path,
                 ) from exc
             profiles[profile.name] = profile

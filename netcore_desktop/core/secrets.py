@@ -99,8 +99,10 @@ def redact(text: str, secrets: Iterable[str] | None = None, *, patterns: bool = 
     """
     if not text:
         return text
-    items = known_secrets() if secrets is None else sorted(
-        {s for s in secrets if s}, key=len, reverse=True
+    items = (
+        known_secrets()
+        if secrets is None
+        else sorted({s for s in secrets if s}, key=len, reverse=True)
     )
     for secret in items:
         if secret in text:
@@ -231,9 +233,11 @@ class SecretStore:
         if self._backend is not None:
             self._status = f"Keys are kept in the system keyring ({label})."
         else:
-            reason = _unusable_reason(found) if not isinstance(
-                found, keyring.backends.chainer.ChainerBackend
-            ) else "none of its backends can keep secrets safely"
+            reason = (
+                _unusable_reason(found)
+                if not isinstance(found, keyring.backends.chainer.ChainerBackend)
+                else "none of its backends can keep secrets safely"
+            )
             self._status = (
                 f"No usable keyring ({label}: {reason}): keys are kept for this session only "
                 "and will be asked again next time."
@@ -359,7 +363,7 @@ class SecretStore:
             raise self._error(action, profile_name, exc) from exc
 
     def _error(self, action: str, profile_name: str, exc: Exception) -> SecretStoreError:
-        detail = redact(str(exc)) or type(exc).__name__
+        detail = redact(str(exc)).strip().rstrip(".!") or type(exc).__name__
         if isinstance(exc, keyring.errors.KeyringLocked):
             advice = (
                 "The keyring is locked: unlock it (for example by logging in to your desktop "
