@@ -8,6 +8,7 @@ in, which is what the preview shows. Both therefore come from one function.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Mapping
 from html.parser import HTMLParser
@@ -20,6 +21,8 @@ from netcore_desktop.core.contract import PLACEHOLDER_RE
 
 if TYPE_CHECKING:
     from netcore_desktop.core.message import Draft
+
+logger = logging.getLogger(__name__)
 
 #: A small stylesheet that reads well in every common mail client. It is inlined into
 #: ``style`` attributes because many clients drop ``<style>`` blocks.
@@ -160,6 +163,14 @@ class _TextExtractor(HTMLParser):
         self._lists: list[int | None] = []
         self._cell = 0
 
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        # The standard library asserts on malformed "<![" sections (e.g. "<![0"); -1 makes
+        # the parser treat them as text, which is what a mail client shows.
+        try:
+            return int(super().parse_marked_section(i, report))
+        except AssertionError:
+            return -1
+
     def _at_line_start(self) -> bool:
         for part in reversed(self.parts):
             if part:
@@ -240,9 +251,15 @@ class _TextExtractor(HTMLParser):
 def html_to_text(source: str) -> str:
     """A plain-text alternative of an HTML body (for SMTP and the preview's text tab)."""
     parser = _TextExtractor()
-    parser.feed(source)
-    parser.close()
-    text = "\n".join(line.rstrip() for line in "".join(parser.parts).splitlines())
+    try:
+        parser.feed(source)
+        parser.close()
+        raw = "".join(parser.parts)
+    except AssertionError:
+        # Other malformed markup the standard parser asserts on: drop the tags instead.
+        logger.debug("html_to_text: parser gave up, stripping tags instead")
+        raw = html.unescape(re.sub(r"<[^>]*>", " ", source))
+    text = "\n".join(line.rstrip() for line in raw.splitlines())
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
 
 

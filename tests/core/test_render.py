@@ -259,3 +259,11 @@ def test_remote_urls_lists_what_opening_would_load() -> None:
         "https://cdn.example.com/c.gif",
     ]
     assert remote_urls(markdown_to_html(RICH)) == ["https://cdn.example.com/logo.png"]
+
+
+@pytest.mark.parametrize("source", ["<![0", "<![0 hi <p>x</p>", "<![if !mso]><p>y</p><![endif]>"])
+def test_text_alternative_survives_malformed_declarations(source: str) -> None:
+    # The standard library's parser asserts on "<![0"; the text alternative must not.
+    text = html_to_text(source)
+    assert text.endswith("\n")
+    assert "y" in text if "mso" in source else "<![0" in text
