@@ -378,6 +378,19 @@ def _search_document(draft: Draft) -> tuple[str, str, str, str, str]:
     return ("\n".join(subjects), recipients, tokens, tags, text)
 
 
+def _redact_tree(value: Any, key: str = "") -> Any:
+    """A copy of a JSON-ready value with every string redacted (before JSON escapes it)."""
+    if isinstance(value, str):
+        # Attachment bodies are base64: only known secrets are looked for there, so the
+        # header patterns can never change a byte of a file.
+        return redact(value, patterns=key != "content")
+    if isinstance(value, dict):
+        return {k: _redact_tree(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_tree(v, key) for v in value]
+    return value
+
+
 def _payload_tokens(payload: dict[str, Any]) -> list[str]:
     out: list[str] = []
     envelopes = payload.get("personalizations")
@@ -415,23 +428,25 @@ def _prepare(
         if token:
             tokens.append((token, index))
 
-    search = _search_document(draft)
-    if not search[2] and tokens:
-        search = (search[0], search[1], " ".join(t for t, _ in tokens), search[3], search[4])
+    doc = _search_document(draft)
+    if not doc[2] and tokens:
+        doc = (doc[0], doc[1], " ".join(t for t, _ in tokens), doc[3], doc[4])
+    # The index keeps its own copy of the text, so it is redacted like everything else.
+    search = (redact(doc[0]), redact(doc[1]), doc[2], redact(doc[3]), redact(doc[4]))
     return _Prepared(
         profile=profile,
         transport=str(transport),
         api_version=str(api_version),
         endpoint=endpoint,
-        subject=draft.subject,
+        subject=redact(draft.subject),
         sender=draft.sender.email,
         recipients=recipients,
         tokens=tokens,
         tags=list(dict.fromkeys(draft.tags)),
         credits=draft.credit_count(),
         # Defence in depth: callers never pass keys, and redaction catches any that slip in.
-        draft_json=redact(json.dumps(draft_to_dict(draft), ensure_ascii=False)),
-        payload_json=redact(json.dumps(payload, ensure_ascii=False, separators=(",", ":"))),
+        draft_json=json.dumps(_redact_tree(draft_to_dict(draft)), ensure_ascii=False),
+        payload_json=json.dumps(_redact_tree(payload), ensure_ascii=False, separators=(",", ":")),
         resend_of=resend_of,
         job_id=job_id,
         search=search,
@@ -449,6 +464,8 @@ def fts_query(text: str, column: str | None = None) -> str | None:
     as text and never raise. Words without a letter or digit are dropped (they would match
     nothing and hide every result).
     """
+    # SQLite reads the query as a C string: a NUL would cut it short mid-phrase.
+    text = text.replace("\x00", " ")
     phrases = [
         '"' + word.replace('"', '""') + '"*'
         for word in text.split()

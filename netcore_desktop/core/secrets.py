@@ -14,6 +14,7 @@ logs, history, error messages, "copy as cURL".
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -107,6 +108,10 @@ def redact(text: str, secrets: Iterable[str] | None = None, *, patterns: bool = 
     for secret in items:
         if secret in text:
             text = text.replace(secret, mask_secret(secret))
+        # The same secret inside JSON text (a response body, a stored request) is escaped.
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret and escaped in text:
+            text = text.replace(escaped, mask_secret(secret))
     if patterns:
         for pattern in _CREDENTIAL_PATTERNS:
             text = pattern.sub(_mask_match, text)
