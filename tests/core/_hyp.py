@@ -1,8 +1,9 @@
 """Hypothesis settings shared by the core's property and fuzz tests.
 
-Two profiles are registered: ``dev`` (the default: small example counts, so the whole
-``tests/core`` run stays well under a minute on a busy two-core machine) and ``ci`` (five
-times deeper). Pick one with ``HYPOTHESIS_PROFILE=ci``. Each test asks for a fraction of the
+Three profiles are registered: ``dev`` (the default: small example counts, so the whole
+``tests/core`` run stays well under a minute on a busy two-core machine), ``ci`` (five times
+deeper) and ``deep`` (fifty times, for a hunt that may take ten minutes). Pick one with
+``HYPOTHESIS_PROFILE=ci``. Each test asks for a fraction of the
 profile's example count with :func:`core_settings`; nothing here changes Hypothesis's global
 default, so other test folders keep their own settings.
 """
@@ -20,6 +21,7 @@ _SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_
 
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=_SLOW_OK)
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("deep", max_examples=2000, deadline=None, suppress_health_check=_SLOW_OK)
 
 
 def _profile() -> settings:
@@ -30,7 +32,18 @@ def _profile() -> settings:
         return settings.get_profile("dev")
 
 
-def core_settings(fraction: float = 1.0) -> settings:
-    """Settings with ``fraction`` of the profile's example count (at least 5)."""
+def core_settings(fraction: float = 1.0, *, fixtures: bool = False) -> settings:
+    """Settings with ``fraction`` of the profile's example count (at least 5).
+
+    ``fixtures`` allows function-scoped pytest fixtures (such as a shared sandbox whose state
+    does not matter between examples).
+    """
     parent = _profile()
-    return settings(parent=parent, max_examples=max(5, int(parent.max_examples * fraction)))
+    suppress = list(parent.suppress_health_check)
+    if fixtures:
+        suppress.append(HealthCheck.function_scoped_fixture)
+    return settings(
+        parent=parent,
+        max_examples=max(5, int(parent.max_examples * fraction)),
+        suppress_health_check=suppress,
+    )
