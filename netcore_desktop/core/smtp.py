@@ -154,6 +154,12 @@ def build_all(draft: Draft, html: str | None = None) -> list[MimeMessage]:
 # --- the transport ------------------------------------------------------------------------
 
 
+def smtp_url(host: str, port: int, security: SmtpSecurity) -> str:
+    """``smtp://host:port``, or ``smtps://`` for implicit TLS: where a message goes."""
+    scheme = "smtps" if security is SmtpSecurity.TLS else "smtp"
+    return f"{scheme}://{host.strip()}:{port}"
+
+
 def _reply_text(code: int, reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return f"{code} {text}".strip()
@@ -211,8 +217,7 @@ class SmtpTransport:
     @property
     def url(self) -> str:
         """``smtp://host:port`` (``smtps://`` for implicit TLS), for the history."""
-        scheme = "smtps" if self.security is SmtpSecurity.TLS else "smtp"
-        return f"{scheme}://{self.host}:{self.port}"
+        return smtp_url(self.host, self.port, self.security)
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -499,4 +504,5 @@ __all__ = [
     "SmtpTransport",
     "build_all",
     "build_mime",
+    "smtp_url",
 ]
