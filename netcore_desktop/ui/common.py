@@ -1,0 +1,74 @@
+"""Small helpers every view uses: naming widgets for accessibility, icons, resource paths.
+
+Every control a person can reach gets an ``objectName`` (for tests and style sheets) and an
+accessible name (for screen readers); :func:`named` does both in one call so no widget is
+forgotten. Resources (icons, styles, the sample draft) live in the top-level ``resources/``
+folder of the source tree, or in ``netcore_desktop/resources`` when installed from a wheel.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+from typing import TypeVar
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QIcon, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+log = logging.getLogger(__name__)
+
+W = TypeVar("W", bound=QWidget)
+
+
+def named(widget: W, name: str, accessible: str, tooltip: str = "") -> W:
+    """Give ``widget`` an object name, an accessible name and (optionally) a tooltip."""
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    if tooltip:
+        widget.setToolTip(tooltip)
+    return widget
+
+
+def with_shortcut(text: str, shortcut: QKeySequence | str) -> str:
+    """A tooltip that lists its shortcut, in the platform's native spelling."""
+    seq = shortcut if isinstance(shortcut, QKeySequence) else QKeySequence(shortcut)
+    native = seq.toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{text} ({native})" if native else text
+
+
+def tr(context: str, text: str) -> str:
+    """Translate ``text`` outside a QObject method (module-level strings)."""
+    return QCoreApplication.translate(context, text)
+
+
+@cache
+def resources_dir() -> Path:
+    """The folder holding icons, styles and the sample draft."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[2] / "resources", here.parents[1] / "resources"]
+    for candidate in candidates:
+        if (candidate / "icons").is_dir():
+            return candidate
+    log.warning("resources folder not found (looked in %s)", candidates)
+    return candidates[0]
+
+
+@cache
+def icon(name: str) -> QIcon:
+    """The SVG icon ``resources/icons/<name>.svg`` (an empty icon when missing)."""
+    path = resources_dir() / "icons" / f"{name}.svg"
+    if not path.is_file():
+        log.warning("missing icon %s", path)
+        return QIcon()
+    return QIcon(str(path))
+
+
+def human_size(n: int) -> str:
+    """A byte count the way people read it: 512 B, 12.3 KB, 4.1 MB."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
