@@ -519,7 +519,9 @@ class History:
         self.path = path if path is not None else data_dir() / FILE_NAME
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        # Every connection with the thread that owns it, so that close() can close them all
+        # and the connections of threads that have ended are closed when a new one opens.
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
@@ -557,7 +559,8 @@ class History:
                     f"Cannot open the history file {self.path}: {exc}. If it is damaged, "
                     "move it away and Netcore Desktop will start a new one."
                 ) from exc
-            self._connections.append(conn)
+            self._close_orphans()
+            self._connections.append((threading.current_thread(), conn))
             self._local.conn = conn
             return conn
 
@@ -566,7 +569,7 @@ class History:
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
+        for _thread, conn in connections:
             try:
                 conn.close()
             except sqlite3.Error as exc:  # closing is best effort
@@ -578,6 +581,25 @@ class History:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _close_orphans(self) -> None:
+        # Called with self._lock held. A worker pool's threads come and go; their
+        # connections (each with its own page cache) would otherwise live until close().
+        alive = []
+        for thread, conn in self._connections:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                try:
+                    conn.close()
+                except sqlite3.Error as exc:
+                    log.debug("Closing a finished thread's history connection failed: %s", exc)
+        self._connections = alive
+
+    def open_connections(self) -> int:
+        """How many connections are open (one per thread that used this history)."""
+        with self._lock:
+            return len(self._connections)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -125,6 +125,31 @@ def _mask_match(match: re.Match[str]) -> str:
     return match.group(1) + mask_secret(value)
 
 
+def _redact_record(record: logging.LogRecord) -> None:
+    """Mask secrets in ``record``'s message, traceback and stack text, in place.
+
+    A record without secrets is left exactly as it was (its ``args`` included).
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: let the handler report it as usual
+        return
+    redacted = redact(message)
+    if redacted != message:
+        record.msg = redacted
+        record.args = None
+    if record.exc_info and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        masked = redact(text)
+        if masked != text:
+            # Formatters use exc_text when it is set instead of formatting exc_info again.
+            record.exc_text = masked
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks every registered secret in each record it sees.
 
@@ -138,29 +163,40 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's message, exception and stack text with secrets masked."""
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: let the handler report it as usual
-            return True
-        redacted = redact(message)
-        if redacted != message or record.args:
-            record.msg = redacted
-            record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+        _redact_record(record)
         return True
 
 
-def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
-    """Attach one :class:`RedactingFilter` to every handler of ``logger`` (default: root).
+_factory_lock = threading.Lock()
+_factory_installed = False
 
-    Safe to call again after adding handlers: a handler never gets two filters. Returns the
-    filter, to attach to handlers created later.
+
+def _install_record_factory() -> None:
+    """Mask secrets as each record is made, for handlers added after install_redaction()."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _redact_record(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
+def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
+    """Mask secrets in every log record from now on; returns the handlers' filter.
+
+    Attaches one :class:`RedactingFilter` to every handler of ``logger`` (default: root),
+    and wraps the process's log record factory so that records reaching handlers added
+    later (a log window, a file opened afterwards) are masked too. Safe to call again: a
+    handler never gets two filters.
     """
+    _install_record_factory()
     target = logger if logger is not None else logging.getLogger()
     flt: RedactingFilter | None = None
     for handler in target.handlers:

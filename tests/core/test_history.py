@@ -653,8 +653,7 @@ def _writer(path: str, who: str, start: Any, results: Any) -> None:
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / FILE_NAME
-    History(path).close()  # created by a first start of the app
+    path = tmp_path / FILE_NAME  # not there yet: both processes create it at once
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     procs = [
@@ -704,6 +703,11 @@ def test_threads_share_one_history(history: History) -> None:
         t.join(60)
     assert errors == []
     assert history.count("thread") == 90
+    # The threads have ended: their connections are closed once another thread opens one.
+    worker = threading.Thread(target=history.count)
+    worker.start()
+    worker.join()
+    assert history.open_connections() <= 2  # this thread's and at most the last worker's
 
 
 def test_a_closed_history_says_so(tmp_path: Path) -> None:

@@ -467,3 +467,30 @@ def test_install_redaction_is_idempotent(captured_root_log: io.StringIO) -> None
     register_secret("registered-directly-0123456789")
     logging.getLogger("x").warning("value registered-directly-0123456789")
     assert "regi…(masked)" in captured_root_log.getvalue()
+
+
+def test_handlers_added_after_installing_are_masked_too(captured_root_log: io.StringIO) -> None:
+    # The window adds its log view's handler after start-up.
+    later = io.StringIO()
+    handler = logging.StreamHandler(later)
+    logger = logging.getLogger("netcore_desktop.ui.log_view")
+    logger.addHandler(handler)
+    try:
+        register_secret("added-later-0123456789abcdef")
+        logger.warning("key %s", "added-later-0123456789abcdef")
+        try:
+            raise ValueError("added-later-0123456789abcdef")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "added-later-0123456789abcdef" not in later.getvalue()
+    assert later.getvalue().count("adde…(masked)") == 3
+
+
+def test_records_without_secrets_are_left_as_they_were() -> None:
+    install_redaction()
+    record = logging.getLogger("x").makeRecord(
+        "x", logging.INFO, __file__, 1, "sent %d of %d", (3, 10), None
+    )
+    assert record.args == (3, 10) and record.getMessage() == "sent 3 of 10"
