@@ -167,7 +167,10 @@ class Profile:
 
         if self.proxy:
             parts = urlsplit(self.proxy)
-            if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+            if parts.scheme.startswith("socks"):
+                # httpx needs the optional socksio package for SOCKS, which is not shipped.
+                problems.append("SOCKS proxies are not supported: use an HTTP(S) proxy.")
+            elif parts.scheme not in ("http", "https") or not parts.hostname:
                 problems.append(
                     "The proxy must be a URL such as http://proxy.example.org:3128 "
                     "(leave it empty to use the system's proxy)."

@@ -373,6 +373,8 @@ def test_search_by_each_criterion(history: History, filled: dict[str, int]) -> N
     assert ids_of(history.search(outcome=[Outcome.SENT, Outcome.QUEUED])) == [ravi, asha]
     assert history.search(outcome=[]) == []
     # Criteria combine.
+    assert ids_of(history.search("asha", subject="invoice")) == [asha]
+    assert history.count("rao", subject="receipt") == 1
     assert ids_of(history.search("asha", outcome="sent")) == [asha]
     assert ids_of(history.search("invoice", profile="Production")) == []
     assert history.count("asha", outcome="sent") == 1

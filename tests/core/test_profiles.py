@@ -90,6 +90,7 @@ def test_valid_profiles_have_no_problems() -> None:
         ({"base_url": "http://api.example.org"}, "unencrypted"),
         ({"base_url": "https://api.example.org/?x=1"}, "query"),
         ({"proxy": "proxy.example.org:3128"}, "proxy must be a URL"),
+        ({"proxy": "socks5://127.0.0.1:1080"}, "SOCKS proxies are not supported"),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "does not exist"),
         ({"timeout_s": 0.0}, "timeout"),
     ],
