@@ -132,6 +132,8 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
             return error_response(exc.status, exc.errors)
         except ClientDisconnect:
             return Response(status_code=499)  # nobody left to read it; uvicorn drops it
+        except HTTPException:
+            raise  # Starlette's own 404/405, answered by SandboxApp._http_error
         except Exception as exc:
             log.exception("The sandbox failed on %s %s", request.method, request.url.path)
             return error_response(
@@ -562,7 +564,7 @@ class SandboxApp:
         kinds = {"emails": "email", "domains": "domain"}
         kind = kinds.get(request.path_params["kind"])
         if kind is None:
-            raise HTTPException(404)
+            raise BadRequest("path", f"There is no endpoint at {request.url.path}.", 404)
         self._check_key(request, ApiVersion.V6)
         if request.method == "GET":
             items = await run_in_threadpool(self.service.suppressions, kind)

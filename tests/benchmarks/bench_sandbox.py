@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.benchmarks._table import Row, print_table
+from ._table import Row, print_table
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "bench-key"
