@@ -25,24 +25,3 @@ def keyring_service() -> str:
     """A keyring service name of its own, so tests never touch a real profile's key."""
     return f"netcore-desktop-test-{uuid.uuid4().hex[:8]}"
 
-
-# TEMPORARY until tests/conftest.py provides them.
-@pytest.fixture
-def sandbox_factory() -> Iterator[object]:
-    from netcore_desktop.sandbox import SandboxConfig
-
-    started: list[EmbeddedSandbox] = []
-
-    def make(**config: object) -> EmbeddedSandbox:
-        sb = EmbeddedSandbox(SandboxConfig(**config)).start()  # type: ignore[arg-type]
-        started.append(sb)
-        return sb
-
-    yield make
-    for sb in started:
-        sb.stop()
-
-
-@pytest.fixture
-def sandbox(sandbox_factory: object) -> EmbeddedSandbox:
-    return sandbox_factory()  # type: ignore[operator,no-any-return]
