@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout,
 
 from netcore_desktop.core.checks import Problem, Severity, parse_field
 from netcore_desktop.ui.common import icon, named
+from netcore_desktop.ui.qt_compat import emit
 
 _ICONS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
 _ROLE = Qt.ItemDataRole.UserRole
@@ -90,6 +91,6 @@ class ChecksView(QWidget):
             return
         ref = parse_field(problem.field)
         envelope = ref.envelope if ref.envelope is not None else problem.envelope
-        self.field_activated.emit(
+        emit(self.field_activated,
             ref.name, -1 if envelope is None else envelope, ref.key or ""
         )

@@ -30,6 +30,7 @@ from netcore_desktop.core.message import (
 )
 from netcore_desktop.core.render import find_placeholders
 from netcore_desktop.ui.addresses import ParsedAddress, parse_address_list
+from netcore_desktop.ui.qt_compat import emit
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,10 @@ class ComposeController(QObject):
         self._selected = 0
         self._allow_remote = False
         self._parsed = {"to": [], "cc": [], "bcc": []}
-        self.draft_replaced.emit(draft)
-        self.draft_changed.emit(draft)
-        self.selection_changed.emit(0)
-        self.remote_images_changed.emit(False)
+        emit(self.draft_replaced, draft)
+        emit(self.draft_changed, draft)
+        emit(self.selection_changed, 0)
+        emit(self.remote_images_changed, False)
 
     def set_path(self, path: Path | None) -> None:
         """Remember the file the draft was saved to."""
@@ -126,8 +127,8 @@ class ComposeController(QObject):
         self._draft = draft
         if self._selected >= max(1, len(draft.envelopes)):
             self._selected = max(0, len(draft.envelopes) - 1)
-            self.selection_changed.emit(self._selected)
-        self.draft_changed.emit(draft)
+            emit(self.selection_changed, self._selected)
+        emit(self.draft_changed, draft)
 
     # --- header fields ------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class ComposeController(QObject):
                 found = old[reuse] if reuse is not None else Envelope(to=(), cc=cc)
             envelopes.append(replace(found, to=(item.address,)))
         self._set(replace(self._draft, envelopes=tuple(envelopes)))
-        self.addresses_parsed.emit("to", parsed)
+        emit(self.addresses_parsed, "to", parsed)
         return parsed
 
     def set_cc_text(self, text: str) -> list[ParsedAddress]:
@@ -179,7 +180,7 @@ class ComposeController(QObject):
         cc = tuple(p.address for p in parsed)
         envelopes = tuple(replace(e, cc=cc) for e in self._draft.envelopes)
         self._set(replace(self._draft, envelopes=envelopes))
-        self.addresses_parsed.emit("cc", parsed)
+        emit(self.addresses_parsed, "cc", parsed)
         return parsed
 
     def set_bcc_text(self, text: str) -> list[ParsedAddress]:
@@ -187,7 +188,7 @@ class ComposeController(QObject):
         parsed = parse_address_list(text)
         self._parsed["bcc"] = parsed
         self._set(replace(self._draft, bcc=tuple(p.address for p in parsed)))
-        self.addresses_parsed.emit("bcc", parsed)
+        emit(self.addresses_parsed, "bcc", parsed)
         return parsed
 
     def set_reply_to(self, text: str) -> None:
@@ -336,13 +337,13 @@ class ComposeController(QObject):
         index = min(max(index, 0), max(0, len(self._draft.envelopes) - 1))
         if index != self._selected:
             self._selected = index
-            self.selection_changed.emit(index)
+            emit(self.selection_changed, index)
 
     def set_allow_remote_images(self, allowed: bool) -> None:
         """Let the preview load remote images for this draft only."""
         if allowed != self._allow_remote:
             self._allow_remote = allowed
-            self.remote_images_changed.emit(allowed)
+            emit(self.remote_images_changed, allowed)
 
     def apply_sender_defaults(self, email: str, name: str, reply_to: str) -> None:
         """Fill From (and Reply-To) from the profile when the draft has none."""
@@ -353,5 +354,5 @@ class ComposeController(QObject):
         new = replace(d, sender=sender, reply_to=d.reply_to or reply_to)
         if new != d:
             self._draft = new
-            self.draft_replaced.emit(new)
-            self.draft_changed.emit(new)
+            emit(self.draft_replaced, new)
+            emit(self.draft_changed, new)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QDateTimeEdit,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTableView,
@@ -54,6 +56,7 @@ from netcore_desktop.core.message import Address, BodyFormat, Draft
 from netcore_desktop.ui.addresses import ParsedAddress, format_address_list, parse_address_list
 from netcore_desktop.ui.common import human_size, icon, named, with_shortcut
 from netcore_desktop.ui.compose_controller import TRACKING_KEYS, ComposeController
+from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.recipients_model import EMAIL_COLUMN, RecipientsModel
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,7 @@ class AddressEdit(QPlainTextEdit):
     def _on_text_changed(self) -> None:
         self._fit()
         if not self._quiet:
-            self.edited.emit(self.toPlainText())
+            emit(self.edited, self.toPlainText())
 
     def set_text_quietly(self, text: str) -> None:
         """Set the text without emitting :attr:`edited`."""
@@ -156,7 +159,7 @@ class BodyEdit(QPlainTextEdit):
         """Files become attachments; text is pasted as plain text."""
         files = _local_files(source)
         if files:
-            self.files_dropped.emit(files)
+            emit(self.files_dropped, files)
             return
         self.insertPlainText(source.text())
 
@@ -190,7 +193,7 @@ class AttachmentList(QListWidget):
         files = _local_files(event.mimeData())
         if files:
             event.acceptProposedAction()
-            self.files_dropped.emit(files)
+            emit(self.files_dropped, files)
         else:
             super().dropEvent(event)
 
@@ -320,7 +323,8 @@ class ComposeForm(QWidget):
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([560, 200])
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 4, 4)
@@ -357,6 +361,8 @@ class ComposeForm(QWidget):
             self.fontMetrics().height() + 10
         )
         self.recipients_table.setTabKeyNavigation(False)
+        self.recipients_table.setMinimumHeight(72)
+        self.recipients_model.modelReset.connect(self._fit_recipient_columns)
         self.add_row_button = named(
             QPushButton(icon("add"), self.tr("Add recipient")), "addRecipient",
             self.tr("Add recipient"), self.tr("Add an empty test recipient row"),
@@ -367,6 +373,8 @@ class ComposeForm(QWidget):
         )
         self.recipients_hint = named(QLabel(), "recipientsHint", self.tr("Recipients summary"))
         self.recipients_hint.setProperty("role", "hint")
+        self.recipients_hint.setWordWrap(True)
+        self.recipients_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_row_button)
         buttons.addWidget(self.remove_row_button)
@@ -383,6 +391,7 @@ class ComposeForm(QWidget):
             AttachmentList(), "attachmentsList", self.tr("Attachments"),
             self.tr("Files attached to every recipient's message; drop files here"),
         )
+        self.attachments.setMinimumHeight(60)
         self.attach_button = named(
             QPushButton(icon("attach"), self.tr("Attach files…")), "attachButton",
             self.tr("Attach files"), with_shortcut(self.tr("Attach files"), "Ctrl+Shift+A"),
@@ -393,6 +402,10 @@ class ComposeForm(QWidget):
         )
         self.attachments_total = named(QLabel(), "attachmentsTotal", self.tr("Attachments total"))
         self.attachments_total.setProperty("role", "hint")
+        self.attachments_total.setWordWrap(True)
+        self.attachments_total.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.attach_button)
         buttons.addWidget(self.remove_attachment_button)
@@ -482,11 +495,17 @@ class ComposeForm(QWidget):
         self._add_row(form, self.tr("Ta&gs"), self.tags, self.tags)
         tracking_label = QLabel(self.tr("Tracking"))
         form.addRow(tracking_label, tracking_box)
-        self._add_row(form, self.tr("IP poo&l"), self.ippool, self.ippool)
-        self._add_row(form, self.tr("Pr&iority"), self.priority, self.priority)
-        self._add_row(form, self.tr("Sc&hedule"), schedule_row, self.schedule_enabled)
-        self._add_row(form, self.tr("Temp&late id"), self.template_id, self.template_id)
-        return page
+        self._add_row(form, self.tr("IP pool"), self.ippool, self.ippool)
+        self._add_row(form, self.tr("Priorit&y"), self.priority, self.priority)
+        self._add_row(form, self.tr("Schedule"), schedule_row, self.schedule_enabled)
+        self._add_row(form, self.tr("Template &id"), self.template_id, self.template_id)
+        # Scrollable, so the options never force the body editor to shrink.
+        scroll = QScrollArea()
+        scroll.setObjectName("optionsScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(page)
+        return scroll
 
     def _build_amp_tab(self) -> QWidget:
         page = QWidget()
@@ -609,12 +628,19 @@ class ComposeForm(QWidget):
         errors = self._controller.add_attachment_files(paths)
         self.tabs.setCurrentIndex(self.TAB_ATTACHMENTS)
         if errors:
-            self.status_message.emit(" ".join(errors))
+            emit(self.status_message, " ".join(errors))
 
     def _remove_attachment(self) -> None:
         row = self.attachments.currentRow()
         if row >= 0:
             self._controller.remove_attachment(row)
+
+    def _fit_recipient_columns(self) -> None:
+        table = self.recipients_table
+        table.resizeColumnsToContents()
+        for column in range(self.recipients_model.columnCount()):
+            width = table.columnWidth(column)
+            table.setColumnWidth(column, max(90, min(width + 12, 260)))
 
     def _add_row_clicked(self) -> None:
         row = self._controller.add_envelope()

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from netcore_desktop.ui.common import icon, named, with_shortcut
 from netcore_desktop.ui.log_model import COLUMNS, ENTRY_ROLE, LogFilterModel, ResponseLogModel
+from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.send_worker import LogEntry
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class ResponseLogView(QWidget):
             return
         text = to_python(entry.request) if python else to_curl(entry.request)
         QGuiApplication.clipboard().setText(text)
-        self.status_message.emit(
+        emit(self.status_message,
             self.tr("Copied as Python; the key is masked (****): put yours in before running.")
             if python
             else self.tr("Copied as cURL; the key is masked (****): put yours in before running.")

@@ -59,6 +59,7 @@ from netcore_desktop.ui.compose_form import ComposeForm
 from netcore_desktop.ui.log_model import ResponseLogModel
 from netcore_desktop.ui.log_view import ResponseLogView
 from netcore_desktop.ui.preview import PreviewPane
+from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import (
     PreviewDetails,
     PreviewFrame,
@@ -111,7 +112,7 @@ def api_field_to_form(field: str) -> tuple[str, int | None]:
             return kind, envelope
         return "recipients", envelope
     head = re.split(r"[.\[]", field, maxsplit=1)[0]
-    return _API_FIELDS.get(head, "body"), None
+    return _API_FIELDS.get(head, ""), None
 
 
 def sample_draft() -> Draft | None:
@@ -150,7 +151,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setAccessibleName(self.tr("Netcore Desktop"))
         self.setWindowIcon(icon("netcore-desktop"))
-        self.resize(1400, 880)
+        self._fit_to_screen()
         self._store = store if store is not None else ProfileStore()
         self._profiles: list[Profile] = []
         self._profile: Profile | None = None
@@ -197,6 +198,15 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # --- building ---------------------------------------------------------------------------
+
+    def _fit_to_screen(self) -> None:
+        screen = self.screen()
+        available = screen.availableGeometry() if screen is not None else None
+        width, height = 1440, 900
+        if available is not None and available.width() > 0:
+            width = min(width, available.width())
+            height = min(height, available.height())
+        self.resize(width, height)
 
     def _action(self, name: str, text: str, shortcut: str | QKeySequence.StandardKey | None,
                 tip: str, icon_name: str = "") -> QAction:
@@ -256,12 +266,6 @@ class MainWindow(QMainWindow):
             "actionProfiles", self.tr("&Profiles…"), "Ctrl+,",
             self.tr("Add, edit or remove profiles and their keys"), "settings",
         )
-        self.act_toggle_log = self._action(
-            "actionToggleLog", self.tr("Response &log"), "Ctrl+L",
-            self.tr("Show or hide the response log"),
-        )
-        self.act_toggle_log.setCheckable(True)
-        self.act_toggle_log.setChecked(True)
         self.act_filter_log = self._action(
             "actionFilterLog", self.tr("&Filter the log"), "Ctrl+Shift+F",
             self.tr("Jump to the response log's filter box"),
@@ -288,7 +292,7 @@ class MainWindow(QMainWindow):
         )
         self.profile_box.setMinimumContentsLength(14)
         self.profile_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        label = QLabel(self.tr("  P&rofile "))
+        label = QLabel(self.tr("  Profil&e "))
         label.setBuddy(self.profile_box)
         self.badge = named(QLabel(), "modeBadge", self.tr("Sending mode"))
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -348,7 +352,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 7)
         self.main_splitter.setChildrenCollapsible(False)
         self.main_splitter.setSizes([560, 840])
-        self.right_splitter.setSizes([600, 240])
+        self.right_splitter.setSizes([640, 230])
         self.checks.setMinimumWidth(200)
         self.setCentralWidget(self.main_splitter)
         self.log_dock = QDockWidget(self.tr("Response log"), self)
@@ -358,7 +362,17 @@ class MainWindow(QMainWindow):
         self.log_dock.setTitleBarWidget(QWidget())
         self.log_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.resizeDocks([self.log_dock], [230], Qt.Orientation.Vertical)
+        # The dock's own toggle action stays in step with it (a separate checkable action
+        # fed from visibilityChanged would hide the dock whenever it is merely not shown yet).
+        self.act_toggle_log = self.log_dock.toggleViewAction()
+        self.act_toggle_log.setObjectName("actionToggleLog")
+        self.act_toggle_log.setText(self.tr("Response &log"))
+        self.act_toggle_log.setShortcut(QKeySequence("Ctrl+L"))
+        self.act_toggle_log.setToolTip(
+            with_shortcut(self.tr("Show or hide the response log"), "Ctrl+L")
+        )
+        self.addAction(self.act_toggle_log)
+        self.resizeDocks([self.log_dock], [210], Qt.Orientation.Vertical)
         self.status_keyring = named(QLabel(), "keyringStatus", self.tr("Where keys are kept"))
         self.status_keyring.setProperty("role", "hint")
         self.statusBar().addPermanentWidget(self.status_keyring)
@@ -388,7 +402,7 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu(self.tr("&View"))
         for action in (self.act_toggle_log, self.act_filter_log, self.act_focus_body):
             view_menu.addAction(action)
-        settings_menu = menu.addMenu(self.tr("Se&ttings"))
+        settings_menu = menu.addMenu(self.tr("Setti&ngs"))
         settings_menu.addAction(self.act_profiles)
         help_menu = menu.addMenu(self.tr("&Help"))
         help_menu.addAction(self.act_about)
@@ -432,8 +446,6 @@ class MainWindow(QMainWindow):
         self.act_sample.triggered.connect(self.load_sample)
         self.act_quit.triggered.connect(self.close)
         self.act_profiles.triggered.connect(self.open_profiles)
-        self.act_toggle_log.toggled.connect(self.log_dock.setVisible)
-        self.log_dock.visibilityChanged.connect(self._on_log_visibility)
         self.act_filter_log.triggered.connect(self._focus_log_filter)
         self.act_focus_body.triggered.connect(self._focus_body)
         self.act_about.triggered.connect(self._about)
@@ -510,7 +522,7 @@ class MainWindow(QMainWindow):
                 self._ensure_sandbox()
         self.badge.style().unpolish(self.badge)
         self.badge.style().polish(self.badge)
-        self.profile_changed.emit(profile.name if profile else "")
+        emit(self.profile_changed, profile.name if profile else "")
         self._request_render(immediate=True)
 
     def _ensure_sandbox(self) -> None:
@@ -971,16 +983,12 @@ class MainWindow(QMainWindow):
             )
             if answer == QMessageBox.StandardButton.Yes:
                 self.open_profiles()
-        self.send_finished.emit(finished)
+        emit(self.send_finished, finished)
 
     # --- small things ---------------------------------------------------------------------------
 
     def _status(self, text: str, timeout_ms: int = 10000) -> None:
         self.statusBar().showMessage(text, timeout_ms)
-
-    def _on_log_visibility(self, visible: bool) -> None:
-        if not self._closing:
-            self.act_toggle_log.setChecked(visible)
 
     def _focus_log_filter(self) -> None:
         self.log_dock.setVisible(True)
@@ -1021,7 +1029,7 @@ class MainWindow(QMainWindow):
             self._ensure_sandbox()
         elif not self._profiles and not self._profile_error:
             QTimer.singleShot(0, self._first_run)
-        self.ready.emit()
+        emit(self.ready)
 
     def _first_run(self) -> None:
         from netcore_desktop.ui.profiles_dialog import FirstRunDialog
@@ -1036,8 +1044,15 @@ class MainWindow(QMainWindow):
         else:
             self.open_profiles()
 
+    @staticmethod
+    def _settings() -> QSettings:
+        """Window geometry only (everything else is in core settings files)."""
+        from netcore_desktop.core.paths import config_dir
+
+        return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
     def _restore_geometry(self) -> None:
-        settings = QSettings()
+        settings = self._settings()
         geometry = settings.value("window/geometry")
         state = settings.value("window/state")
         if isinstance(geometry, QByteArray):
@@ -1048,7 +1063,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save the draft and the window layout; the threads stop in :meth:`shutdown`."""
         self._closing = True
-        settings = QSettings()
+        settings = self._settings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         self.autosaver.flush()

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from netcore_desktop.core.message import Draft
 from netcore_desktop.ui.common import human_size, icon, named, with_shortcut
+from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,13 @@ class LockedTextBrowser(QTextBrowser):
         if scheme == "data":
             return super().loadResource(kind, name)
         if scheme in ("http", "https") and kind == QTextDocument.ResourceType.ImageResource:
-            self.blocked.emit(name.toString())
+            emit(self.blocked, name.toString())
         return None
 
     def show_html(self, html: str, generation: int) -> None:
         """Show ``html`` and report it shown at once."""
         self.setHtml(html)
-        self.shown.emit(generation)
+        emit(self.shown, generation)
 
     def set_allow_remote(self, allowed: bool) -> None:
         """This view never loads remote images (it has no network access at all)."""
@@ -125,9 +126,11 @@ class PreviewPane(QWidget):
             QComboBox(), "previewRecipient", self.tr("Preview as recipient"),
             self.tr("Whose values fill the [%KEY%] placeholders in the preview"),
         )
-        self.recipient.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.recipient.setMinimumContentsLength(18)
-        recipient_label = QLabel(self.tr("Pre&view as"))
+        self.recipient.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.recipient.setMinimumContentsLength(16)
+        recipient_label = QLabel(self.tr("Previe&w as"))
         recipient_label.setBuddy(self.recipient)
         self.desktop_button = named(
             QToolButton(), "previewDesktop", self.tr("Desktop width"),
@@ -363,7 +366,7 @@ class PreviewPane(QWidget):
 
     def _on_recipient_changed(self, index: int) -> None:
         if index >= 0:
-            self.recipient_selected.emit(index)
+            emit(self.recipient_selected, index)
 
     def show_frame(self, frame: PreviewFrame) -> None:
         """Show a freshly rendered frame (kept until the view exists)."""
@@ -375,8 +378,9 @@ class PreviewPane(QWidget):
             )
         )
         self.stats_label.setText(
-            self.tr("HTML {size} · rendered in {ms:.0f} ms").format(
-                size=human_size(frame.sent_bytes), ms=frame.render_ms
+            self.tr("HTML {size} · rendered in {ms} ms").format(
+                size=human_size(frame.sent_bytes),
+                ms=f"{frame.render_ms:.0f}" if frame.render_ms >= 1 else "<1",
             )
         )
         if self._renderer is None:
@@ -401,7 +405,7 @@ class PreviewPane(QWidget):
 
     def _on_shown(self, generation: int) -> None:
         self._shown_generation = generation
-        self.shown.emit(generation)
+        emit(self.shown, generation)
 
     @property
     def shown_generation(self) -> int:
@@ -431,7 +435,7 @@ class PreviewPane(QWidget):
             self.show_frame(self._frame)
 
     def _on_remote_clicked(self) -> None:
-        self.remote_images_toggled.emit(not self._allow_remote)
+        emit(self.remote_images_toggled, not self._allow_remote)
 
     def _update_bar(self) -> None:
         n = len(self._blocked)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 
 from netcore_desktop.core.message import Draft
 from netcore_desktop.ui.compose_controller import ComposeController
+from netcore_desktop.ui.qt_compat import emit
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -74,7 +75,7 @@ class RecipientsModel(QAbstractTableModel):
             return
         self._used = used
         if rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(rows - 1, self.columnCount() - 1))
+            emit(self.dataChanged, self.index(0, 0), self.index(rows - 1, self.columnCount() - 1))
 
     # --- data -----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from netcore_desktop.core.render import (
     render_html,
     substitute,
 )
+from netcore_desktop.ui.qt_compat import emit
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class RenderWorker(QObject):
             render_ms=(time.perf_counter() - started) * 1000,
             created=request.created,
         )
-        self.frame_ready.emit(frame)
+        emit(self.frame_ready, frame)
         if self._slot.pending():
             return  # a newer draft is waiting: its details will be computed instead
         target = request.target
@@ -212,7 +213,7 @@ class RenderWorker(QObject):
             problems=tuple(problems),
             credits=draft.credit_count(),
         )
-        self.details_ready.emit(details)
+        emit(self.details_ready, details)
 
 
 class _LatestSlot:
@@ -262,15 +263,15 @@ class PreviewRenderer(QObject):
         if not self._running:
             return
         self._slot.put(request)
-        self._wake.emit()
+        emit(self._wake)
 
     @Slot(object)
     def _on_frame(self, frame: PreviewFrame) -> None:
-        self.frame_ready.emit(frame)
+        emit(self.frame_ready, frame)
 
     @Slot(object)
     def _on_details(self, details: PreviewDetails) -> None:
-        self.details_ready.emit(details)
+        emit(self.details_ready, details)
 
     def shutdown(self, timeout_ms: int = 3000) -> None:
         """Stop the render thread and wait for it (bounded)."""

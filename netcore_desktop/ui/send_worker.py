@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from netcore_desktop.core.checks import Problem
 from netcore_desktop.core.contract import Region
 from netcore_desktop.core.profiles import Profile, ProfileStore, Transport
+from netcore_desktop.ui.qt_compat import emit
 
 if TYPE_CHECKING:
     from netcore_desktop.core.client import RequestRecord, RetryPolicy
@@ -224,10 +225,10 @@ class SendWorker(QObject):
         """Open the keyring and the history early, so the first send is quick."""
         try:
             store = self.secrets()
-            self.secrets_ready.emit(SecretsStatus(store.usable, store.status))
+            emit(self.secrets_ready, SecretsStatus(store.usable, store.status))
         except Exception as exc:  # no keyring library backend at all
             log.exception("keyring unavailable")
-            self.secrets_ready.emit(SecretsStatus(False, str(exc)))
+            emit(self.secrets_ready, SecretsStatus(False, str(exc)))
         try:
             self.history()
         except Exception:
@@ -241,9 +242,9 @@ class SendWorker(QObject):
                 value = self.secrets().get_smtp_password(profile.name) if profile.smtp_user else "-"
             else:
                 value = self.secrets().get_api_key(profile.name)
-            self.key_status.emit(KeyStatus(profile.name, bool(value)))
+            emit(self.key_status, KeyStatus(profile.name, bool(value)))
         except Exception as exc:
-            self.key_status.emit(KeyStatus(profile.name, False, str(exc)))
+            emit(self.key_status, KeyStatus(profile.name, False, str(exc)))
 
     @Slot(str, str, str)
     def save_secret(self, profile_name: str, kind: str, value: str) -> None:
@@ -260,11 +261,11 @@ class SendWorker(QObject):
                 else self.tr("for this session only (no usable keyring)")
             )
             self._forget_service(profile_name)
-            self.secret_saved.emit(
+            emit(self.secret_saved,
                 SecretSaved(profile_name, kind, True, self.tr("Saved {where}.").format(where=where))
             )
         except Exception as exc:
-            self.secret_saved.emit(SecretSaved(profile_name, kind, False, str(exc)))
+            emit(self.secret_saved, SecretSaved(profile_name, kind, False, str(exc)))
 
     @Slot(str)
     def delete_secrets(self, profile_name: str) -> None:
@@ -292,10 +293,10 @@ class SendWorker(QObject):
         try:
             secret = key or self.secrets().get_api_key(profile.name) or ""
         except Exception as exc:
-            self.connection_tested.emit(ConnectionTested(profile.name, False, None, str(exc)))
+            emit(self.connection_tested, ConnectionTested(profile.name, False, None, str(exc)))
             return
         if not secret:
-            self.connection_tested.emit(
+            emit(self.connection_tested,
                 ConnectionTested(
                     profile.name, False, None,
                     self.tr("No API key is stored for this profile: paste it first."),
@@ -309,7 +310,7 @@ class SendWorker(QObject):
                 verify=profile.ca_bundle or True,
             )
         except ClientConfigError as exc:
-            self.connection_tested.emit(ConnectionTested(profile.name, False, None, str(exc)))
+            emit(self.connection_tested, ConnectionTested(profile.name, False, None, str(exc)))
             return
         try:
             if profile.api_version is ApiVersion.V6:
@@ -319,7 +320,7 @@ class SendWorker(QObject):
                 result = client.events(startdate=today, enddate=today, limit=1)
         except Exception as exc:
             log.exception("connection test failed")
-            self.connection_tested.emit(ConnectionTested(profile.name, False, None, str(exc)))
+            emit(self.connection_tested, ConnectionTested(profile.name, False, None, str(exc)))
             return
         finally:
             client.close()
@@ -333,7 +334,7 @@ class SendWorker(QObject):
                 message = self.tr("HTTP {status}: {meaning}").format(
                     status=result.status_code, meaning=result.meaning
                 )
-        self.connection_tested.emit(
+        emit(self.connection_tested,
             ConnectionTested(profile.name, result.ok, result.status_code, message)
         )
 
@@ -360,9 +361,9 @@ class SendWorker(QObject):
             message = self.tr("Connected: {host} accepted the login.").format(
                 host=profile.smtp_host
             )
-            self.connection_tested.emit(ConnectionTested(profile.name, True, None, message))
+            emit(self.connection_tested, ConnectionTested(profile.name, True, None, message))
         except smtplib.SMTPAuthenticationError:
-            self.connection_tested.emit(
+            emit(self.connection_tested,
                 ConnectionTested(
                     profile.name, False, None,
                     self.tr("The SMTP user name or password was refused: both are on the "
@@ -370,7 +371,7 @@ class SendWorker(QObject):
                 )
             )
         except (OSError, smtplib.SMTPException) as exc:
-            self.connection_tested.emit(
+            emit(self.connection_tested,
                 ConnectionTested(
                     profile.name, False, None,
                     self.tr("Could not talk to {host}:{port}: {error}").format(
@@ -411,19 +412,19 @@ class SendWorker(QObject):
             # like any other (or for this session only when there is no keyring).
             self.secrets().set_api_key(SANDBOX_PROFILE, sandbox.api_key)
             self._forget_service(SANDBOX_PROFILE)
-            self.sandbox_ready.emit(SandboxReady(profile, sandbox.base_url))
+            emit(self.sandbox_ready, SandboxReady(profile, sandbox.base_url))
         except Exception as exc:
             log.exception("the embedded sandbox could not start")
-            self.sandbox_ready.emit(SandboxReady(None, "", str(exc)))
+            emit(self.sandbox_ready, SandboxReady(None, "", str(exc)))
 
     @Slot(object)
     def prepare_job(self, job: SendJob) -> None:
         """Prepare a send; send it at once, or ask the window first."""
         from netcore_desktop.core.sending import SendError
 
-        self.job_started.emit(job.job_id)
+        emit(self.job_started, job.job_id)
         if job.cancel.is_set():
-            self.job_finished.emit(
+            emit(self.job_finished,
                 JobFinished(
                     job.job_id, False, "cancelled", self.tr("Cancelled before it was sent.")
                 )
@@ -441,7 +442,7 @@ class SendWorker(QObject):
             return
         if prepared.blocking:
             blocking = tuple(p for p in prepared.problems if p.blocking)
-            self.job_finished.emit(
+            emit(self.job_finished,
                 JobFinished(
                     job.job_id, False, "checks",
                     self.tr("Not sent: {n} problem(s) to fix first.").format(n=len(blocking)),
@@ -453,7 +454,7 @@ class SendWorker(QObject):
         if job.confirm and (prepared.warnings or live):
             with self._lock:
                 self._waiting[job.job_id] = (job, prepared)
-            self.job_needs_confirmation.emit(
+            emit(self.job_needs_confirmation,
                 JobNeedsConfirmation(
                     job.job_id, job.profile.name, live, prepared.credits,
                     len(prepared.draft.recipients()), prepared.warnings,
@@ -471,7 +472,7 @@ class SendWorker(QObject):
             return
         job, prepared = waiting
         if not go or job.cancel.is_set():
-            self.job_finished.emit(
+            emit(self.job_finished,
                 JobFinished(job_id, False, "cancelled", self.tr("Not sent."))
             )
             return
@@ -518,7 +519,7 @@ class SendWorker(QObject):
                 )
             )
         result = outcome.result
-        self.job_finished.emit(
+        emit(self.job_finished,
             JobFinished(
                 job.job_id, outcome.ok, str(outcome.outcome), result.meaning,
                 entries=tuple(entries), message_id=result.message_id or "",
@@ -539,7 +540,7 @@ class SendWorker(QObject):
             recipients=tuple(a.email for a in job.draft.recipients()),
             job_id=job.job_id,
         )
-        self.job_finished.emit(
+        emit(self.job_finished,
             JobFinished(job.job_id, False, "error", message, entries=(entry,), error_code=code)
         )
 
@@ -633,7 +634,7 @@ class WorkerHandle(QObject):
         self._jobs: dict[int, SendJob] = {}
         self._accepting = True
         self._thread.start()
-        self._start_up.emit()
+        emit(self._start_up)
 
     # --- requests ------------------------------------------------------------------------
 
@@ -645,12 +646,12 @@ class WorkerHandle(QObject):
         self._next_id += 1
         job = SendJob(self._next_id, profile, draft, confirm=confirm, kind=kind)
         self._jobs[job.job_id] = job
-        self._prepare.emit(job)
+        emit(self._prepare, job)
         return job
 
     def confirm(self, job_id: int, go: bool) -> None:
         """Answer a confirmation request."""
-        self._confirm.emit(job_id, go)
+        emit(self._confirm, job_id, go)
 
     def cancel(self, job_id: int | None = None) -> None:
         """Cancel one job, or every job still running."""
@@ -658,7 +659,7 @@ class WorkerHandle(QObject):
         for job in jobs:
             if job is not None:
                 job.cancel.set()
-                self._confirm.emit(job.job_id, False)
+                emit(self._confirm, job.job_id, False)
 
     def forget(self, job_id: int) -> None:
         """A job finished: drop the window's reference to it."""
@@ -671,23 +672,23 @@ class WorkerHandle(QObject):
 
     def check_key(self, profile: Profile) -> None:
         """Ask whether ``profile`` has its secret."""
-        self._check_key.emit(profile)
+        emit(self._check_key, profile)
 
     def save_secret(self, profile_name: str, kind: str, value: str) -> None:
         """Store a key (``kind`` "key") or SMTP password ("smtp")."""
-        self._save_secret.emit(profile_name, kind, value)
+        emit(self._save_secret, profile_name, kind, value)
 
     def delete_secrets(self, profile_name: str) -> None:
         """Forget the secrets of a removed profile."""
-        self._delete_secrets.emit(profile_name)
+        emit(self._delete_secrets, profile_name)
 
     def test_connection(self, profile: Profile, key: str = "") -> None:
         """Run "Test connection" (``key`` empty: use the stored one)."""
-        self._test_connection.emit(profile, key)
+        emit(self._test_connection, profile, key)
 
     def start_sandbox(self, config: SandboxConfig | None = None) -> None:
         """Start the embedded sandbox in the worker thread."""
-        self._start_sandbox.emit(config)
+        emit(self._start_sandbox, config)
 
     # --- shutdown ------------------------------------------------------------------------
 
@@ -701,7 +702,7 @@ class WorkerHandle(QObject):
             return True
         self._accepting = False
         self.cancel()
-        self._shut_down.emit()
+        emit(self._shut_down)
         self._thread.quit()
         started = time.monotonic()
         stopped = bool(self._thread.wait(timeout_ms))

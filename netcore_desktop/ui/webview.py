@@ -29,6 +29,8 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from netcore_desktop.ui.qt_compat import emit
+
 log = logging.getLogger(__name__)
 
 #: Chromium refuses ``setHtml`` content above 2 MB (it travels as a data: URL).
@@ -90,7 +92,7 @@ class _Interceptor(QWebEngineUrlRequestInterceptor):
         if self._gate.permits(url):
             return
         info.block(True)
-        self._gate.blocked.emit(url.toString())
+        emit(self._gate.blocked, url.toString())
 
 
 class _LockedPage(QWebEnginePage):
@@ -132,7 +134,7 @@ class _LockedPage(QWebEnginePage):
         """Only our own content may load; a clicked link goes to the window instead."""
         url = QUrl(url)
         if nav_type == QWebEnginePage.NavigationType.NavigationTypeLinkClicked:
-            self.link_clicked.emit(url)
+            emit(self.link_clicked, url)
             return False
         return self._gate.permits(url) and url.scheme().lower() in ("data", "about", "file")
 
@@ -152,7 +154,7 @@ class _PopupCatcher(QWebEnginePage):
     ) -> bool:
         url = QUrl(url)
         if url.scheme().lower() not in _INLINE_SCHEMES:
-            self._origin.link_clicked.emit(url)
+            emit(self._origin.link_clicked, url)
         self.deleteLater()
         return False
 
@@ -171,15 +173,13 @@ class WebPreview(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        # Creation order matters: children are destroyed in creation order, and the page
-        # (owned by the view) must go before its profile or Chromium complains at exit.
         self.view = QWebEngineView(self)
         self.view.setObjectName("previewWebView")
         self.view.setAccessibleName(self.tr("Message preview"))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.view.setAcceptDrops(False)
         self.gate = RemoteGate(self)
-        self.profile = QWebEngineProfile(self)  # no storage name: off the record
+        self.profile = QWebEngineProfile()  # no storage name: off the record
         self.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.MemoryHttpCache)
         self.profile.setPersistentCookiesPolicy(
             QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies
@@ -187,6 +187,9 @@ class WebPreview(QWidget):
         self._interceptor = _Interceptor(self.gate, self)
         self.profile.setUrlRequestInterceptor(self._interceptor)
         self.page = _LockedPage(self.profile, self.gate, self.view)
+        # The profile must outlive its pages (Chromium warns otherwise): as the page's child
+        # it is destroyed only after the page itself is gone.
+        self.profile.setParent(self.page)
         self.view.setPage(self.page)
         self.page.link_clicked.connect(self.link_requested)
         self.gate.blocked.connect(self.blocked)
@@ -221,7 +224,7 @@ class WebPreview(QWidget):
 
     def _on_load_finished(self, _ok: bool) -> None:
         self._generation = self._loading_generation
-        self.shown.emit(self._generation)
+        emit(self.shown, self._generation)
 
     def cleanup(self) -> None:
         """Remove the temporary file of an oversized body, if one was written."""
