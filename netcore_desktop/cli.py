@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
@@ -748,7 +749,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         return EXIT_OK
     for e in entries:
         row = _entry_json(e)
-        when = str(row.get("created_at") or "")[:19]
+        # Stored in UTC; a person reads their own clock.
+        when = e.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         to = ", ".join(row.get("recipients") or [])
         status = row.get("status_code")
         status_text = f" {status}" if status is not None else ""
@@ -774,6 +776,8 @@ def _entry_json(entry: Any) -> dict[str, Any]:
             value = getattr(entry, name)
             if isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
             elif value is not None and not isinstance(value, str | int | float | bool | list):
                 value = str(value)
             out[name] = value

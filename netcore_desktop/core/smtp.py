@@ -302,8 +302,20 @@ class SmtpTransport:
                 f"The SMTP relay {where} offers no login (AUTH) on this connection: check the "
                 "port and the security setting.",
             )
+        offered = conn.esmtp_features.get("auth", "").upper().split()
+        # The relay documents PLAIN and LOGIN (contract §7); smtplib's login() would prefer
+        # CRAM-MD5 when offered, which the relay's accounts are not known to support.
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+        if mechanism is None:
+            raise _Failure(
+                Outcome.FAILED,
+                f"The SMTP relay {where} supports neither AUTH PLAIN nor LOGIN "
+                f"(it offers {' '.join(offered) or 'nothing'}).",
+            )
+        conn.user, conn.password = self.user, self._password
+        authobject = conn.auth_plain if mechanism == "PLAIN" else conn.auth_login
         try:
-            conn.login(self.user, self._password)
+            conn.auth(mechanism, authobject)
         except smtplib.SMTPAuthenticationError as exc:
             raise _Failure(
                 Outcome.REFUSED,
@@ -311,11 +323,9 @@ class SmtpTransport:
                 "credentials from the Netcore dashboard (they are not the API key).",
                 _reply_text(exc.smtp_code, exc.smtp_error),
             ) from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise _Failure(
-                Outcome.FAILED,
-                f"The SMTP relay {where} supports neither AUTH PLAIN nor LOGIN.",
-            ) from exc
+        finally:
+            # smtplib keeps these on the connection object; the password has no more use.
+            conn.password = ""
 
     # -- sending --
 
