@@ -148,6 +148,13 @@ class RetryPolicy:
     max_delay_s: float = 30.0
     retry_statuses: frozenset[int] = RETRYABLE_STATUSES
 
+    def __post_init__(self) -> None:
+        # The contract's limits are upper bounds a caller may tighten, never loosen.
+        if not 1 <= self.max_tries <= 4:
+            raise ValueError("max_tries must be between 1 and 4 (contract §4).")
+        if not 0 <= self.base_delay_s <= self.max_delay_s <= 30:
+            raise ValueError("Delays must satisfy 0 <= base_delay_s <= max_delay_s <= 30 s.")
+
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Seconds to wait before retry ``retry_number`` (1 for the second try)."""
         ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (retry_number - 1)))
@@ -244,16 +251,6 @@ def _message_id(body: Any) -> str | None:
         if isinstance(mid, str) and mid:
             return mid
     return None
-
-
-def _outcome_for_status(status: int) -> Outcome:
-    if status == 202:
-        return Outcome.QUEUED
-    if 200 <= status < 300:
-        return Outcome.SENT
-    if 400 <= status < 500:
-        return Outcome.REFUSED
-    return Outcome.FAILED
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -444,7 +441,6 @@ class NetcoreClient:
         idempotent: bool = False,
         allow_timeout_retry: bool = False,
         cancel: threading.Event | None = None,
-        content_type: str | None = None,
     ) -> ApiResult:
         """Send one logical call with the retry rules of contract §4."""
         url = self.base_url + path
@@ -453,8 +449,6 @@ class NetcoreClient:
             if query:
                 url = f"{url}?{query}"
         headers = self._headers(version, json_body=body is not None)
-        if content_type is not None:
-            headers["Content-Type"] = content_type
         wire = body
         compressed = False
         if (
@@ -547,58 +541,37 @@ class NetcoreClient:
         self, request: httpx.Request, record: RequestRecord, tries: int, started: float
     ) -> tuple[ApiResult, float | None, bool]:
         """One try: (result, Retry-After seconds, whether a retry is allowed)."""
+
+        def no_answer(outcome: Outcome, meaning: str, detail: str) -> ApiResult:
+            return ApiResult(
+                ok=False,
+                status_code=None,
+                outcome=outcome,
+                meaning=meaning,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                attempts=tries,
+                request=record,
+                response_body=detail,
+            )
+
         try:
             response = self._http.send(request)
         except _NEVER_SENDABLE as exc:
-            return (
-                ApiResult(
-                    ok=False,
-                    status_code=None,
-                    outcome=Outcome.FAILED,
-                    meaning=f"The request could not be made ({exc}): check the base URL "
-                    "and the key. Nothing was sent.",
-                    latency_ms=(time.perf_counter() - started) * 1000.0,
-                    attempts=tries,
-                    request=record,
-                    response_body=str(exc),
-                ),
-                None,
-                False,
+            meaning = (
+                f"The request could not be made ({exc}): check the base URL and the key. "
+                "Nothing was sent."
             )
+            return no_answer(Outcome.FAILED, meaning, str(exc)), None, False
         except _NOT_WRITTEN as exc:
             log.warning("%s %s: not sent: %s", record.method, self._host, exc)
-            return (
-                ApiResult(
-                    ok=False,
-                    status_code=None,
-                    outcome=Outcome.FAILED,
-                    meaning=_network_meaning(exc, self._host, written=False),
-                    latency_ms=(time.perf_counter() - started) * 1000.0,
-                    attempts=tries,
-                    request=record,
-                    response_body=str(exc),
-                ),
-                None,
-                True,
-            )
+            meaning = _network_meaning(exc, self._host, written=False)
+            return no_answer(Outcome.FAILED, meaning, str(exc)), None, True
         except httpx.TransportError as exc:
             # Read timeouts, dropped connections, protocol errors: the request may have
             # been processed. Only the caller may decide to try again (contract §4).
             log.warning("%s %s: no answer: %r", record.method, self._host, exc)
-            return (
-                ApiResult(
-                    ok=False,
-                    status_code=None,
-                    outcome=Outcome.UNKNOWN,
-                    meaning=_network_meaning(exc, self._host, written=True),
-                    latency_ms=(time.perf_counter() - started) * 1000.0,
-                    attempts=tries,
-                    request=record,
-                    response_body=f"{type(exc).__name__}: {exc}",
-                ),
-                None,
-                True,
-            )
+            meaning = _network_meaning(exc, self._host, written=True)
+            return no_answer(Outcome.UNKNOWN, meaning, f"{type(exc).__name__}: {exc}"), None, True
         latency = (time.perf_counter() - started) * 1000.0
         status = response.status_code
         text = response.text
@@ -618,14 +591,24 @@ class NetcoreClient:
         retryable = status in self.retry.retry_statuses or (
             status == 429 and retry_after is not None
         )
-        outcome = _outcome_for_status(status)
+        outcome = Outcome.for_status(status)
+        meaning = _meaning_for(status, parsed, text, self._host, errors)
         if status == 429:
             outcome = Outcome.FAILED
+        elif ok and text.strip() and not isinstance(parsed, dict | list):
+            # Netcore always answers JSON; a 2xx page of HTML comes from something in
+            # between (a captive portal, a proxy's login page, a wrong base URL).
+            ok, outcome = False, Outcome.UNKNOWN
+            meaning = (
+                f"HTTP {status} with an answer that is not Netcore's (not JSON): check the "
+                "base URL and the proxy. The message may not have been sent; check the "
+                "history/events before resending."
+            )
         result = ApiResult(
             ok=ok,
             status_code=status,
             outcome=outcome,
-            meaning=_meaning_for(status, parsed, text, self._host, errors),
+            meaning=meaning,
             message_id=_message_id(parsed) if ok else None,
             latency_ms=latency,
             attempts=tries,

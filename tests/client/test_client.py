@@ -211,6 +211,26 @@ def test_500_on_every_try_fails_after_four_tries(
     assert sandbox.messages() == []
 
 
+def test_a_2xx_page_that_is_not_netcore_is_not_called_sent() -> None:
+    # A stand-in for a captive portal or a proxy login page between the app and Netcore.
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, text="<html><body>Please log in</body></html>")
+    )
+    with NetcoreClient("https://emailapi.netcorecloud.net", "k" * 32,
+                       transport=transport) as client:
+        result = client.send(build_payload(make_draft()))
+    assert not result.ok and result.outcome is Outcome.UNKNOWN
+    assert "not Netcore's" in result.meaning and result.attempts == 1
+
+
+def test_the_retry_limits_of_the_contract_cannot_be_loosened() -> None:
+    with pytest.raises(ValueError, match="max_tries"):
+        RetryPolicy(max_tries=5)
+    with pytest.raises(ValueError, match="30"):
+        RetryPolicy(max_delay_s=60)
+    assert RetryPolicy(max_tries=1).max_tries == 1
+
+
 def test_backoff_has_jitter_and_a_ceiling() -> None:
     policy = RetryPolicy(base_delay_s=1.0, max_delay_s=30.0)
     rng = random.Random(7)
