@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 if TYPE_CHECKING:
     from netcore_desktop.core.checks import Problem
-    from netcore_desktop.core.history import History
+    from netcore_desktop.core.history import History, Outcome
     from netcore_desktop.core.message import Address, Draft
     from netcore_desktop.core.profiles import Profile, ProfileStore
     from netcore_desktop.core.secrets import SecretStore
@@ -561,7 +561,7 @@ def _problem_json(p: Problem) -> dict[str, Any]:
     }
 
 
-def exit_code_for(outcome: Any) -> int:
+def exit_code_for(outcome: Outcome) -> int:
     """The exit code of a send outcome (see the module docstring)."""
     from netcore_desktop.core.history import Outcome
 
@@ -613,20 +613,17 @@ def _print_outcome(outcome: SendOutcome, out: TextIO) -> None:
             print(f"  {err.field}: {err.message}" if err.field else f"  {err.message}", file=out)
 
 
-def _confirm(prepared: Prepared, assume_yes: bool) -> None:
-    """Ask before sending a draft with warnings; refuse when nobody can answer."""
+def _confirmed(prepared: Prepared, assume_yes: bool) -> bool:
+    """Whether to send a draft with warnings: asked on a terminal, refused otherwise."""
     if not prepared.warnings or assume_yes:
-        return
+        return True
     if not sys.stdin.isatty():
-        raise CliError(
-            "The checks found warnings (above): pass --yes to send anyway.", EXIT_CHECKS
-        )
+        return False
     try:
         answer = input(f"Send anyway ({prepared.credits} credits)? [y/N] ")
     except EOFError:
         answer = ""
-    if answer.strip().lower() not in ("y", "yes"):
-        raise CliError("Not sent.", EXIT_CHECKS)
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _send_prepared(
@@ -653,7 +650,12 @@ def _send_prepared(
             doc = {**_outcome_json(prepared, None, EXIT_OK), "payloads": bodies}
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return EXIT_OK
-    _confirm(prepared, args.yes)
+    if not _confirmed(prepared, args.yes):
+        if args.json:
+            print(json.dumps(_outcome_json(prepared, None, EXIT_CHECKS), indent=2))
+        hint = " pass --yes to send anyway" if not sys.stdin.isatty() else ""
+        _error(f"Not sent: the checks found warnings;{hint}." if hint else "Not sent.")
+        return EXIT_CHECKS
     try:
         outcome = send()
     except ChecksFailed as exc:

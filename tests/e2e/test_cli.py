@@ -281,6 +281,11 @@ def test_warnings_need_yes_when_nobody_can_answer(
             "--body", "x", "--attr", "FIRST_NAME=")
     done = cli(*args)
     assert done.returncode == 2 and "--yes" in done.stderr
+    code, out = cli.json(*args)
+    assert code == 2 and isinstance(out, dict)
+    assert out["requests"] == [] and out["exit_code"] == 2
+    assert any(p["severity"] == "warning" and "FIRST_NAME" in p["message"]
+               for p in out["problems"])
     assert sandbox.messages() == []
     done = cli(*args, "--yes")
     assert done.returncode == 0, done.stderr
