@@ -346,6 +346,7 @@ class EmbeddedSandbox:
             "stored_messages": service.message_count(),
             "sent_today": service.day_count,
             "daily_limit": service.faults.daily_limit,
+            "store": {"commits": service.store.commits, "writes": service.store.jobs},
         }
 
     def faults(self) -> dict[str, Any]:

@@ -200,6 +200,9 @@ class BenchResult:
     exit_code: int
     failures: list[str]
     http_impl: str
+    #: Transactions the sandbox committed, and the writes they held (group commit).
+    commits: int = 0
+    writes: int = 0
 
     @property
     def all_recorded(self) -> bool:
@@ -246,6 +249,7 @@ def run_benchmark(
                 sandbox_rates.append(result.per_second)
                 sent += result.message_ids
                 failures += result.failures
+            store = httpx.get(sandbox.base_url + "/sandbox/stats").json()["store"]
         finally:
             if base is not None:
                 base.stop()
@@ -254,7 +258,7 @@ def run_benchmark(
             stored = {r[0] for r in conn.execute("SELECT message_id FROM messages")}
         conn.close()
     return BenchResult(sandbox_rates, baseline_rates, sent, stored, exit_code, failures,
-                       _http_impl())
+                       _http_impl(), store["commits"], store["writes"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"recorded: {len(result.stored_ids)} stored of {len(result.sent_ids)} accepted"
         f" ({'all' if result.all_recorded else 'MISSING SOME'}); sandbox exit code"
-        f" {result.exit_code}; refused: {len(result.failures)}"
+        f" {result.exit_code}; refused: {len(result.failures)}; group commit:"
+        f" {result.writes} writes in {result.commits} transactions"
+        f" ({result.writes / max(result.commits, 1):.1f} per commit)"
     )
     return 0 if result.all_recorded and not result.failures and result.exit_code == 0 else 1
 
