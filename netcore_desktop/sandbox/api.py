@@ -235,7 +235,8 @@ class SandboxApp:
         counters = self.service.counters
 
         async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # 499 stands for "no answer" (a dropped or vanished connection): not counted here.
+            if message["type"] == "http.response.start" and message["status"] != 499:
                 counters[str(message["status"])] += 1
             await send(message)
 

@@ -197,14 +197,19 @@ class SandboxService:
 
     async def record_smtp(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> MessageRecord:
         """Store a message received over SMTP; return once it is committed."""
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+        msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
 
         def header(name: str) -> str:
-            value = msg.get(name)
+            # policy.default decodes RFC 2047 words (=?utf-8?...?=); a header too broken to
+            # decode is kept as it came.
+            try:
+                value = msg.get(name)
+            except Exception:
+                value = _raw_header(raw, name)
             return "" if value is None else " ".join(str(value).split())
 
-        to_header = [a for _, a in getaddresses(msg.get_all("To", [])) if a]
-        cc_header = [a for _, a in getaddresses(msg.get_all("Cc", [])) if a]
+        to_header = [a for _, a in getaddresses([header("To")]) if a]
+        cc_header = [a for _, a in getaddresses([header("Cc")]) if a]
         to_lower = {a.lower() for a in to_header}
         cc_lower = {a.lower() for a in cc_header}
         apiheader = header("X-APIHEADER")
@@ -225,7 +230,7 @@ class SandboxService:
             "x_apiheader": apiheader,
             "tags": tags,
         }
-        headers = {k.lower(): " ".join(str(v).split()) for k, v in msg.items()}
+        headers = {k.lower(): header(k) for k in dict.fromkeys(msg.keys())}
         rec = MessageRecord(
             message_id=new_message_id(),
             transport="smtp",
@@ -489,6 +494,13 @@ class SandboxService:
         fields = ("requests", "recipients", "processed", "sent", "dropped", "bounced", "queued")
         label = "period" if by == "all" else by
         return [{label: r["period"], **{f: int(r[f] or 0) for f in fields}} for r in rows]
+
+
+def _raw_header(raw: bytes, name: str) -> str | None:
+    """The first ``name:`` header of ``raw`` as undecoded text (for broken headers)."""
+    parsed = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+    value = parsed.get(name)
+    return None if value is None else str(value)
 
 
 def _events_for(outcome: str, email: str) -> list[dict[str, str]]:

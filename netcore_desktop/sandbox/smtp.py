@@ -37,8 +37,8 @@ class _QuietAiosmtpd(logging.Filter):
         return "login_data is deprecated" not in record.getMessage()
 
 
-# aiosmtpd logs every command line at INFO, and AUTH lines carry the credentials (base64),
-# which must never reach a log. Its other warnings still get through.
+# aiosmtpd logs every command and reply at INFO/DEBUG (masking AUTH data itself): noise in
+# the app's log, so only its warnings get through.
 _aiosmtpd_log = logging.getLogger("mail.log")
 _aiosmtpd_log.setLevel(logging.WARNING)
 _aiosmtpd_log.addFilter(_QuietAiosmtpd())

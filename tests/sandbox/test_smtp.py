@@ -106,3 +106,55 @@ def test_smtp_fail_rate_gives_a_temporary_failure(sandbox: EmbeddedSandbox) -> N
             smtp.send_message(_message("nd-fail"))
     assert caught.value.smtp_code == 451
     assert sandbox.messages() == []
+
+
+def test_non_ascii_headers_are_decoded(sandbox: EmbeddedSandbox) -> None:
+    msg = _message("nd-utf8")
+    del msg["Subject"]
+    msg["Subject"] = "Facture n° 42 – été"
+    with _connect(sandbox) as smtp:
+        smtp.login(sandbox.smtp_user, sandbox.smtp_password)
+        smtp.send_message(msg)
+    (stored,) = sandbox.messages(token="nd-utf8")
+    assert stored["request"]["subject"] == "Facture n° 42 – été"
+    assert stored["headers"]["subject"] == "Facture n° 42 – été"
+
+
+def test_broken_headers_are_still_accepted_and_stored(sandbox: EmbeddedSandbox) -> None:
+    raw = (
+        b"From: =?utf-8?q?broken\r\n"
+        b"To: <<asha@example.net\r\n"
+        b"Subject: =?unknown-charset?b?!!!?=\r\n"
+        b"X-APIHEADER: nd-broken\r\n"
+        b"\r\n\xff\xfe body\r\n"
+    )
+    with _connect(sandbox) as smtp:
+        smtp.login(sandbox.smtp_user, sandbox.smtp_password)
+        smtp.mail("billing@mail.example.org")
+        smtp.rcpt("asha@example.net")
+        code, _ = smtp.data(raw)
+    assert code == 250
+    (stored,) = sandbox.messages(token="nd-broken")
+    assert stored["request"]["rcpt_to"] == ["asha@example.net"]
+
+
+def test_credentials_never_reach_the_log(
+    sandbox: EmbeddedSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    import base64
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        for mechanism in ("PLAIN", "LOGIN"):
+            with _connect(sandbox) as smtp:
+                smtp.ehlo()
+                smtp.user, smtp.password = sandbox.smtp_user, sandbox.smtp_password
+                smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
+                smtp.send_message(_message(f"nd-log-{mechanism}"))
+    assert len(sandbox.messages()) == 2
+    plain = base64.b64encode(
+        f"\0{sandbox.smtp_user}\0{sandbox.smtp_password}".encode()
+    ).decode()
+    assert sandbox.smtp_password not in caplog.text
+    assert plain not in caplog.text
+    assert base64.b64encode(sandbox.smtp_password.encode()).decode() not in caplog.text
