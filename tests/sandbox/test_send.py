@@ -320,3 +320,28 @@ def test_foreign_host_header_is_refused(sandbox: EmbeddedSandbox, api: httpx.Cli
         headers={**v6(sandbox), "Host": f"localhost:{sandbox.port}"},
     )
     assert ok.status_code == 200
+
+
+def test_a_store_failure_is_a_500_with_the_error_body(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    import sqlite3
+
+    sandbox = sandbox_factory()
+    assert sandbox.db_path is not None
+    # A real failure of the store (as a full disk would be): SQLite refuses the insert.
+    with sqlite3.connect(sandbox.db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON messages"
+            " BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+        )
+    conn.close()
+    with httpx.Client(base_url=sandbox.base_url, headers=v6(sandbox)) as api:
+        response = api.post("/v6/mail/send", json=payload())
+        assert response.status_code == 500
+        assert fields(response) == ["server"]
+        assert "Traceback" not in response.text and "disk" not in response.text
+        with sqlite3.connect(sandbox.db_path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        conn.close()
+        assert api.post("/v6/mail/send", json=payload()).status_code == 200
