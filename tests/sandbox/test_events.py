@@ -201,3 +201,10 @@ def test_v51_stats_count_per_day(sandbox: EmbeddedSandbox, api: httpx.Client) ->
     )
     bad = api.get("/v5.1/stats", params={"aggregated_by": "hour"}, headers=v5(sandbox))
     assert bad.status_code == 400 and fields(bad) == ["aggregated_by"]
+
+
+def test_events_from_python_match_the_endpoint(sandbox: EmbeddedSandbox, api: httpx.Client) -> None:
+    _send_to(api, sandbox, "nd-py", "asha@example.net", "x@bounce.invalid")
+    over_http = _events(api, sandbox, xapiheader="nd-py").json()["data"]
+    assert sandbox.events(xapiheader="nd-py") == over_http
+    assert [e["EVENT"] for e in over_http] == ["processed", "sent", "processed", "bounced"]

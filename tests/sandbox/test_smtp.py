@@ -11,7 +11,7 @@ import pytest
 
 from netcore_desktop.sandbox import EmbeddedSandbox
 
-from .conftest import v5
+from .conftest import SandboxFactory, payload, v5, v6
 
 
 def _message(token: str = "nd-smtp", tags: str = "invoice, march") -> EmailMessage:
@@ -158,3 +158,14 @@ def test_credentials_never_reach_the_log(
     assert sandbox.smtp_password not in caplog.text
     assert plain not in caplog.text
     assert base64.b64encode(sandbox.smtp_password.encode()).decode() not in caplog.text
+
+
+def test_smtp_counts_toward_the_daily_limit(sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(daily_limit=1)
+    with httpx.Client(base_url=sandbox.base_url, headers=v6(sandbox)) as api:
+        assert api.post("/v6/mail/send", json=payload()).status_code == 200
+    with _connect(sandbox) as smtp:
+        smtp.login(sandbox.smtp_user, sandbox.smtp_password)
+        smtp.send_message(_message("nd-over"))
+    (stored,) = sandbox.messages(token="nd-over")
+    assert stored["status"] == "queued"
