@@ -131,3 +131,21 @@ def test_many_concurrent_sends_are_all_recorded(sandbox: EmbeddedSandbox) -> Non
 def test_python_api_needs_a_running_sandbox() -> None:
     with pytest.raises(RuntimeError):
         EmbeddedSandbox().messages()
+
+
+def test_stop_is_quick_with_idle_connections_open(tmp_path: Path) -> None:
+    sandbox = EmbeddedSandbox(SandboxConfig(data_dir=tmp_path)).start()
+    api = httpx.Client(base_url=sandbox.base_url)
+    smtp = smtplib.SMTP(sandbox.host, sandbox.smtp_port, timeout=5)
+    try:
+        assert api.post("/v6/mail/send", json=payload(), headers=v6(sandbox)).status_code == 200
+        smtp.login(sandbox.smtp_user, sandbox.smtp_password)
+        start = time.perf_counter()
+        sandbox.stop()
+        assert time.perf_counter() - start < 1.0
+        # The idle SMTP session was ended by the sandbox.
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            smtp.noop()
+    finally:
+        api.close()
+        smtp.close()
