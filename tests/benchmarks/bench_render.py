@@ -13,9 +13,11 @@ import gc
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import markdown
 
+from netcore_desktop.core.contract import PLACEHOLDER_RE
 from netcore_desktop.core.render import _MD_EXTENSIONS, find_placeholders, markdown_to_html
 
 from ._table import Row, print_table
@@ -24,6 +26,7 @@ from ._table import Row, print_table
 TARGET_RATIO = 1.5
 BASELINE = "markdown.markdown() alone"
 OURS = "markdown_to_html (inlined)"
+PLAIN_SUFFIX = ", no placeholders"
 
 _WORDS = [
     "account",
@@ -131,16 +134,23 @@ def _time(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure(source: str, runs: int = 9) -> list[Row]:
-    """Interleaved timings (ms) of the baseline and of ``markdown_to_html`` on ``source``."""
+def measure(source: str, runs: int = 9, *, plain: bool = False) -> list[Row]:
+    """Interleaved timings (ms) of the baseline and of ``markdown_to_html`` on ``source``.
 
-    def baseline() -> str:
-        return str(markdown.markdown(source, extensions=_MD_EXTENSIONS, output_format="html"))
-
-    cases: dict[str, Callable[[], object]] = {
-        BASELINE: baseline,
-        OURS: lambda: markdown_to_html(source),
-    }
+    With ``plain`` two more cases run on the same text with every placeholder replaced by a
+    word. ``markdown_to_html`` hides placeholders from Markdown (so ``[%KEY%]`` is never read
+    as a link), which makes Markdown itself faster; the plain pair shows the cost of the rest
+    (guarding and inlining) without that help.
+    """
+    texts = {"": source}
+    if plain:
+        texts[PLAIN_SUFFIX] = PLACEHOLDER_RE.sub("value", source)
+    cases: dict[str, Callable[[], object]] = {}
+    for suffix, text in texts.items():
+        cases[BASELINE + suffix] = partial(
+            markdown.markdown, text, extensions=_MD_EXTENSIONS, output_format="html"
+        )
+        cases[OURS + suffix] = partial(markdown_to_html, text)
     for fn in cases.values():  # warm up imports and regex caches
         fn()
     values: dict[str, list[float]] = {name: [] for name in cases}
@@ -157,10 +167,10 @@ def measure(source: str, runs: int = 9) -> list[Row]:
     return [Row(name, vals) for name, vals in values.items()]
 
 
-def ratio(rows: Sequence[Row]) -> float:
-    """``markdown_to_html`` median over the baseline median."""
+def ratio(rows: Sequence[Row], suffix: str = "") -> float:
+    """``markdown_to_html`` median over the baseline median (of the ``suffix`` pair)."""
     by_name = {r.name: r for r in rows}
-    return by_name[OURS].median / by_name[BASELINE].median
+    return by_name[OURS + suffix].median / by_name[BASELINE + suffix].median
 
 
 def check_output(source: str) -> str:
@@ -181,16 +191,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = make_markdown(args.kb * 1024)
     html = check_output(source)
-    rows = measure(source, max(args.runs, 7))
+    rows = measure(source, max(args.runs, 7), plain=True)
     title = (
         f"Rendering {len(source.encode()) / 1024:.1f} KB of Markdown "
         f"({len(html.encode()) / 1024:.1f} KB of email HTML)"
     )
     print_table(title, rows, "ms", baseline=BASELINE)
     r = ratio(rows)
-    verdict = "met" if r <= TARGET_RATIO else "MISSED"
-    print(f"ratio {r:.2f}x, target <= {TARGET_RATIO}x: {verdict}", flush=True)
-    return 0 if r <= TARGET_RATIO else 1
+    r_plain = ratio(rows, PLAIN_SUFFIX)
+    verdict = "met" if max(r, r_plain) <= TARGET_RATIO else "MISSED"
+    print(
+        f"ratio {r:.2f}x (without placeholders {r_plain:.2f}x), "
+        f"target <= {TARGET_RATIO}x: {verdict}",
+        flush=True,
+    )
+    return 0 if verdict == "met" else 1
 
 
 if __name__ == "__main__":

@@ -21,10 +21,16 @@ def test_render_benchmark_runs_and_renders_a_sane_message() -> None:
     assert 6 * 1024 <= len(source.encode()) < 9 * 1024
     html = bench_render.check_output(source)
     assert "[%FIRST_NAME%]" in html and "ndph" not in html
-    rows = bench_render.measure(source, runs=1)
-    assert [r.name for r in rows] == [bench_render.BASELINE, bench_render.OURS]
+    rows = bench_render.measure(source, runs=1, plain=True)
+    plain = bench_render.PLAIN_SUFFIX
+    assert [r.name for r in rows] == [
+        bench_render.BASELINE,
+        bench_render.OURS,
+        bench_render.BASELINE + plain,
+        bench_render.OURS + plain,
+    ]
     assert all(len(r.values) == 1 and r.values[0] > 0 for r in rows)
-    assert bench_render.ratio(rows) > 0
+    assert bench_render.ratio(rows) > 0 and bench_render.ratio(rows, plain) > 0
     table = format_table("smoke", rows, "ms", baseline=bench_render.BASELINE)
     assert re.search(r"markdown_to_html \(inlined\)\s+\d+\.\d", table)
     assert "1.00x" in table
