@@ -344,5 +344,6 @@ def draft_from_dict(data: Mapping[str, Any]) -> Draft:
             priority=None if priority is None else int(priority),
             template_id=None if template_id is None else int(template_id),
         )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, OverflowError, TypeError, ValueError) as exc:
+        # OverflowError: JSON's Infinity as a schedule, priority or template id.
         raise ValueError(f"Not a valid draft: {exc}") from exc

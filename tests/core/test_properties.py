@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from netcore_desktop.core.checks import FIELDS, Severity, has_blocking, parse_field, run_checks
@@ -283,3 +283,32 @@ def test_validator_names_the_field_of_near_misses(value: Any, version: ApiVersio
     # A request always needs a sender, a subject and recipients: something must be said.
     if "from" not in value or "subject" not in value or "personalizations" not in value:
         assert errors
+
+
+draft_files = st.fixed_dictionaries(
+    {},
+    optional={
+        k: json_values
+        for k in (
+            "sender", "subject", "body", "body_format", "amp", "reply_to", "envelopes",
+            "attachments", "tags", "settings", "schedule", "bcc", "priority", "template_id",
+        )
+    },
+)  # fmt: skip
+
+
+@core_settings(1.0)
+@given(json_values | draft_files)
+@example({"schedule": float("inf")})
+@example({"template_id": float("-inf")})
+@example({"priority": float("nan")})
+@example({"envelopes": [{"to": [{"email": 1}], "attributes": {"A": None}}], "tags": "ab"})
+def test_a_damaged_draft_file_is_a_value_error_or_a_draft(data: Any) -> None:
+    try:
+        draft = draft_from_dict(data)
+    except ValueError as exc:
+        assert str(exc).startswith("Not a valid draft")
+        return
+    # Whatever was read is a draft the rest of the core can work with.
+    run_checks(draft, now=NOW)
+    build_payload(draft)
