@@ -43,6 +43,7 @@ from netcore_desktop.core.contract import (
     PRIORITY_VALUES,
     TOKEN_MAX_LEN,
     ApiVersion,
+    encoded_size,
 )
 from netcore_desktop.core.message import Address, Attachment, Draft
 from netcore_desktop.core.render import find_placeholders, render_html
@@ -377,19 +378,24 @@ def _check_placeholders(ctx: _Ctx) -> None:
 def _check_attachments(ctx: _Ctx) -> None:
     draft = ctx.draft
     total = draft.attachment_bytes()
-    if total > ATTACHMENT_MAX_BYTES:
+    # The limits apply to the attachments as they travel: base64 makes every 3 bytes 4. Judged
+    # on raw bytes, a 25 MiB file becomes a 33 MiB request, which the service refuses.
+    encoded = encoded_size(total)
+    if encoded > ATTACHMENT_MAX_BYTES:
         ctx.add(
             FIELD_ATTACHMENTS,
             Severity.ERROR,
-            f"The attachments add up to {_size(total)}, over the {_size(ATTACHMENT_MAX_BYTES)} "
-            "limit. Remove some, or share large files as a link.",
+            f"The attachments add up to {_size(total)} ({_size(encoded)} once encoded for "
+            f"sending), over the {_size(ATTACHMENT_MAX_BYTES)} limit. Remove some, or share "
+            "large files as a link.",
         )
-    elif total > ATTACHMENT_WARN_BYTES:
+    elif encoded > ATTACHMENT_WARN_BYTES:
         ctx.add(
             FIELD_ATTACHMENTS,
             Severity.WARNING,
-            f"The attachments add up to {_size(total)}: above {_size(ATTACHMENT_WARN_BYTES)} "
-            "many mail servers refuse the message. Consider sharing them as a link.",
+            f"The attachments add up to {_size(total)} ({_size(encoded)} once encoded for "
+            f"sending): above {_size(ATTACHMENT_WARN_BYTES)} many mail servers refuse the "
+            "message. Consider sharing them as a link.",
         )
     groups: list[tuple[str, int | None, Sequence[Attachment]]] = [
         (FIELD_ATTACHMENTS, None, draft.attachments)

@@ -45,9 +45,15 @@ SEND_PATHS: Final[dict[ApiVersion, str]] = {
 #: Bodies larger than this are gzip-compressed for v6 (contract §2).
 GZIP_THRESHOLD_BYTES: Final = 64 * 1024
 
-#: Attachment totals: warn above, refuse above (contract §3).
+#: Attachment totals, measured base64-encoded as they travel: warn above, refuse above (§3).
 ATTACHMENT_WARN_BYTES: Final = 10 * 1024 * 1024
 ATTACHMENT_MAX_BYTES: Final = 25 * 1024 * 1024
+
+
+def encoded_size(raw_bytes: int) -> int:
+    """Size of ``raw_bytes`` of attachment once base64-encoded, as it travels (contract §3)."""
+    return 4 * ((raw_bytes + 2) // 3)
+
 
 #: Envelopes per request: warn above, and bulk work is split into requests of this size (§3).
 MAX_ENVELOPES_PER_REQUEST: Final = 1000

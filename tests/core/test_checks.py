@@ -226,6 +226,13 @@ CASES: dict[str, tuple[Callable[[Draft], Draft], str, Severity, int | None, tupl
         None,
         ("25.0 MiB", "link"),
     ),
+    "the limit is judged on the encoded size (20 MiB raw is 26.7 MiB sent)": (
+        draft(attachments=(Attachment("scan.pdf", bytes(20 * 1024 * 1024)),)),
+        FIELD_ATTACHMENTS,
+        ERROR,
+        None,
+        ("20.0 MiB", "26.7 MiB once encoded", "25.0 MiB"),
+    ),
     "envelope attachments count toward the limit": (
         lambda d: envelope(1, attachments=(Attachment("b.bin", bytes(ATTACHMENT_MAX_BYTES)),))(d),
         FIELD_ATTACHMENTS,
