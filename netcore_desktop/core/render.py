@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 from collections.abc import Mapping
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Final
 
@@ -51,6 +53,16 @@ hr { border: 0; border-top: 1px solid #d0d7de; margin: 24px 0; }
 """
 
 _MD_EXTENSIONS: Final = ["tables", "fenced_code", "sane_lists", "attr_list"]
+
+# Building a Markdown instance (its extensions and pattern tables) costs about as much as
+# converting a short message, so each thread keeps one and resets it between documents.
+_md_local = threading.local()
+
+#: Rendered documents kept by :func:`render_html`: the window renders a draft for the preview
+#: and then sends it, and the same draft is often sent again and again.
+_RENDER_CACHE_SIZE: Final = 16
+#: Sources longer than this are rendered every time, so the cache stays a few megabytes.
+_RENDER_CACHE_MAX_SOURCE: Final = 256 * 1024
 
 _INLINER: Final = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
@@ -104,7 +116,7 @@ def markdown_to_html(source: str) -> str:
         return f"{prefix}{len(keys) - 1}x"
 
     guarded = PLACEHOLDER_RE.sub(guard, source)
-    fragment = markdown.markdown(guarded, extensions=_MD_EXTENSIONS, output_format="html")
+    fragment = _convert(guarded)
     if keys:
         fragment = re.sub(
             re.escape(prefix) + r"(\d+)x",
@@ -125,11 +137,37 @@ def markdown_to_html(source: str) -> str:
         return str(_INLINER.inline(clean))
 
 
+def _convert(text: str) -> str:
+    """``markdown.markdown(text)`` with this module's extensions, on this thread's instance."""
+    md: markdown.Markdown | None = getattr(_md_local, "md", None)
+    if md is None:
+        md = markdown.Markdown(extensions=_MD_EXTENSIONS, output_format="html")
+        _md_local.md = md
+    try:
+        return str(md.reset().convert(text))
+    except BaseException:
+        # A conversion that failed half way may leave parser state behind: start afresh.
+        _md_local.md = None
+        raise
+
+
+# The result depends only on the source text, and strings are immutable, so one rendered
+# document can be shared by every caller (lru_cache is thread-safe).
+_cached_markdown_to_html = lru_cache(maxsize=_RENDER_CACHE_SIZE)(markdown_to_html)
+
+
 def render_html(draft: Draft) -> str:
-    """The HTML body that is sent for ``draft``, placeholders left for Netcore to fill."""
+    """The HTML body that is sent for ``draft``, placeholders left for Netcore to fill.
+
+    Markdown bodies are rendered once per distinct source text (a small cache of recent
+    results), so the preview and the send that follows it, or the same draft sent again,
+    do not render twice. :func:`markdown_to_html` itself always renders.
+    """
     from netcore_desktop.core.message import BodyFormat
 
     if draft.body_format is BodyFormat.MARKDOWN:
+        if len(draft.body) <= _RENDER_CACHE_MAX_SOURCE:
+            return _cached_markdown_to_html(draft.body)
         return markdown_to_html(draft.body)
     return draft.body
 
