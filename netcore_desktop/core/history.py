@@ -26,6 +26,7 @@ job's thread can use one :class:`History` at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -34,17 +35,20 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from netcore_desktop.core.contract import PLACEHOLDER_RE
+from netcore_desktop.core.contract import PLACEHOLDER_RE, normalise_event
 from netcore_desktop.core.message import BodyFormat, Draft, draft_from_dict, draft_to_dict
 from netcore_desktop.core.paths import data_dir
 from netcore_desktop.core.render import html_to_text, substitute
 from netcore_desktop.core.secrets import redact
+
+if TYPE_CHECKING:
+    from netcore_desktop.core.client import NetcoreClient
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +198,56 @@ CREATE VIRTUAL TABLE attempts_fts USING fts5(
 """
 
 
+# Bulk jobs (issue 5): a job is a template draft plus one row per recipient, or a list of
+# history entries to resend. A row's correlation token is written here before its request
+# goes out, and its state moves pending -> sending -> a final state in separate commits, so
+# after a crash a row left in "sending" is known to have been in flight (see core/jobs.py).
+_SCHEMA_3: Final = """
+CREATE TABLE jobs (
+    id            INTEGER PRIMARY KEY,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    name          TEXT NOT NULL DEFAULT '',
+    kind          TEXT NOT NULL,
+    profile       TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'ready',
+    -- Why a job is paused: a code for the program and a sentence for the person.
+    reason_code   TEXT NOT NULL DEFAULT '',
+    reason        TEXT NOT NULL DEFAULT '',
+    concurrency   INTEGER NOT NULL DEFAULT 4,
+    rate_per_s    REAL,
+    source        TEXT NOT NULL DEFAULT '',
+    -- Which process runs the job ("host:pid") and when it last said so.
+    owner         TEXT NOT NULL DEFAULT '',
+    heartbeat_at  TEXT,
+    draft_json    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX jobs_state ON jobs(state);
+
+CREATE TABLE job_rows (
+    job_id         INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    row            INTEGER NOT NULL,
+    line           INTEGER,
+    email          TEXT NOT NULL DEFAULT '',
+    name           TEXT NOT NULL DEFAULT '',
+    attributes     TEXT NOT NULL DEFAULT '{}',
+    source_attempt INTEGER,
+    state          TEXT NOT NULL DEFAULT 'pending',
+    token          TEXT NOT NULL,
+    attempt_id     INTEGER,
+    status_code    INTEGER,
+    message_id     TEXT NOT NULL DEFAULT '',
+    error          TEXT NOT NULL DEFAULT '',
+    sends          INTEGER NOT NULL DEFAULT 0,
+    updated_at     TEXT,
+    PRIMARY KEY (job_id, row)
+) WITHOUT ROWID;
+CREATE INDEX job_rows_state ON job_rows(job_id, state, row);
+CREATE INDEX job_rows_token ON job_rows(token);
+"""
+
+
 def _migrate_1(conn: sqlite3.Connection) -> None:
     _executescript(conn, _SCHEMA_1)
 
@@ -228,9 +282,17 @@ def _executescript(conn: sqlite3.Connection, script: str) -> None:
         conn.execute(statement)
 
 
+def _migrate_3(conn: sqlite3.Connection) -> None:
+    _executescript(conn, _SCHEMA_3)
+
+
 #: ``MIGRATIONS[n]`` upgrades a schema of version ``n`` to ``n + 1``; the length is the
-#: current version. Bulk jobs (issue 5) will add a step here for their tables.
-MIGRATIONS: Final[list[Callable[[sqlite3.Connection], None]]] = [_migrate_1, _migrate_2]
+#: current version (3 added the bulk job tables).
+MIGRATIONS: Final[list[Callable[[sqlite3.Connection], None]]] = [
+    _migrate_1,
+    _migrate_2,
+    _migrate_3,
+]
 
 
 def schema_version() -> int:
@@ -519,6 +581,7 @@ class History:
         self.path = path if path is not None else data_dir() / FILE_NAME
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
         # Every connection with the thread that owns it, so that close() can close them all
         # and the connections of threads that have ended are closed when a new one opens.
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
@@ -604,15 +667,31 @@ class History:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        # IMMEDIATE takes the write lock now (waiting up to the busy timeout) instead of at
-        # the first write, where a second writer would fail at once with "locked".
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # Threads of this process queue on a Python lock: SQLite's own busy handler sleeps
+        # in steps of up to 100 ms, which stalls a bulk job's workers writing side by side.
+        # Other processes still meet the SQLite lock and its busy timeout.
+        with self._write_lock:
+            # IMMEDIATE takes the write lock now (waiting up to the busy timeout) instead of
+            # at the first write, where a second writer would fail at once with "locked".
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on this thread's connection (for the bulk job store).
+
+        The write lock is taken at once and the transaction commits when the block ends
+        (rolls back on an exception). Keep it short: other writers wait for it.
+        """
+        return self._write()
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for reads (for the bulk job store)."""
+        return self._conn()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         target = schema_version()
@@ -1039,3 +1118,193 @@ class History:
             .fetchall()
         )
         return [self._entry(row) for row in rows]
+
+
+# --- delivery events and support summaries (contract §6, §8) -------------------------------
+
+#: Correlation tokens looked up per entry (a send to many envelopes asks about the first ones).
+MAX_EVENT_LOOKUPS: Final = 20
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """One delivery event of a sent message, with its name normalised (contract §8)."""
+
+    #: The app's vocabulary: processed, delivered, opened, clicked, bounced, dropped, ...
+    name: str
+    #: The name as the service wrote it.
+    raw_name: str
+    email: str
+    time: datetime | None
+    message_id: str
+    token: str
+    response: str = ""
+    bounce_type: str = ""
+    bounce_reason: str = ""
+    tags: str = ""
+
+    def describe(self) -> str:
+        """One line: when, what, to whom, and why for bounces."""
+        when = self.time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if self.time else "?"
+        text = f"{when}  {self.name}  {self.email}"
+        detail = " ".join(x for x in (self.bounce_type, self.bounce_reason or self.response) if x)
+        return f"{text} ({detail})" if detail else text
+
+
+@dataclass(frozen=True)
+class EventLookup:
+    """The delivery events found for one history entry, or why none could be fetched."""
+
+    events: tuple[DeliveryEvent, ...]
+    ok: bool
+    #: A sentence for the person (the API's meaning when a lookup failed).
+    message: str = ""
+
+    @property
+    def last(self) -> DeliveryEvent | None:
+        """The newest event, if any."""
+        return self.events[-1] if self.events else None
+
+
+def _event_time(value: Any) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        # Epoch seconds (or milliseconds from some sources).
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.isdigit():
+            return _event_time(int(text))
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def _event_list(body: Any) -> list[Any]:
+    """The list of events in a response body, whatever its shape (contract §6: undocumented)."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("data", "events", "result", "results"):
+            inner = body.get(key)
+            if isinstance(inner, list):
+                return inner
+            if isinstance(inner, dict):
+                found = _event_list(inner)
+                if found:
+                    return found
+    return []
+
+
+def parse_events(body: Any) -> list[DeliveryEvent]:
+    """Delivery events from an events response body, oldest first, names normalised."""
+    out: list[DeliveryEvent] = []
+    for item in _event_list(body):
+        if not isinstance(item, dict):
+            continue
+        fields = {str(k).upper().replace("_", "-"): v for k, v in item.items()}
+
+        def text(*names: str, fields: dict[str, Any] = fields) -> str:
+            for name in names:
+                value = fields.get(name)
+                if value not in (None, ""):
+                    return str(value)
+            return ""
+
+        raw = text("EVENT", "EVENT-NAME", "STATUS")
+        if not raw:
+            continue
+        out.append(
+            DeliveryEvent(
+                name=normalise_event(raw),
+                raw_name=raw,
+                email=text("EMAIL", "RCPT", "RECIPIENT"),
+                time=_event_time(fields.get("TIMESTAMP") or fields.get("TIME")),
+                message_id=text("TRANSID", "MESSAGE-ID", "MESSAGEID"),
+                token=text("X-APIHEADER", "XAPIHEADER"),
+                response=text("RESPONSE"),
+                bounce_type=text("BOUNCE-TYPE", "BOUNCETYPE"),
+                bounce_reason=text("BOUNCE-REASON", "BOUNCEREASON"),
+                tags=text("TAGS"),
+            )
+        )
+    out.sort(key=lambda e: e.time or datetime.min.replace(tzinfo=UTC))
+    return out
+
+
+def fetch_events(client: NetcoreClient, entry: HistoryEntry) -> EventLookup:
+    """The delivery events of ``entry``, asked by correlation token (``X-APIHEADER``).
+
+    Events are asked from the day before the send up to today (the service keeps them about
+    90 days, contract §5); every envelope's token is looked up, at most
+    :data:`MAX_EVENT_LOOKUPS`. Never raises for an HTTP or network failure.
+    """
+    tokens = [t for t in entry.tokens if t][:MAX_EVENT_LOOKUPS]
+    if not tokens:
+        return EventLookup((), False, "This entry has no correlation token to look up.")
+    start = (entry.created_at.astimezone(UTC) - timedelta(days=1)).date()
+    today = datetime.now(UTC).date() + timedelta(days=1)
+    end = max(today, start)
+    if (today - start).days > 95:
+        note = "The service keeps events for about 90 days; this message is older."
+    else:
+        note = ""
+    events: list[DeliveryEvent] = []
+    for token in tokens:
+        result = client.events(xapiheader=token, startdate=start, enddate=end, limit=1000)
+        if not result.ok:
+            return EventLookup(tuple(events), False, result.meaning)
+        events.extend(parse_events(result.response_json))
+    events.sort(key=lambda e: e.time or datetime.min.replace(tzinfo=UTC))
+    if not events:
+        message = note or (
+            "No delivery events yet (queued sends have none until the service processes them)."
+        )
+        return EventLookup((), True, message)
+    return EventLookup(tuple(events), True, note)
+
+
+def _sent_subject(entry: HistoryEntry) -> str:
+    """The subject as the first recipient saw it (placeholders filled)."""
+    payload = entry.payload
+    subject = str(payload.get("subject", entry.subject))
+    envelopes = payload.get("personalizations")
+    if isinstance(envelopes, list) and envelopes and isinstance(envelopes[0], dict):
+        attributes = envelopes[0].get("attributes")
+        if isinstance(attributes, dict):
+            subject = substitute(subject, {str(k): str(v) for k, v in attributes.items()})
+    return subject
+
+
+def support_summary(entry: HistoryEntry, events: EventLookup | None = None) -> str:
+    """A short plain-text summary of ``entry`` to paste into a support ticket."""
+    sent_at = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    status = f"HTTP {entry.status_code}" if entry.status_code is not None else "no HTTP answer"
+    lines = [
+        f"To: {', '.join(entry.recipients) or '(none)'}",
+        f"Subject: {_sent_subject(entry)}",
+        f"Sent: {sent_at}",
+        f"Outcome: {entry.outcome} ({status}) {entry.meaning}".rstrip(),
+        f"Message id: {entry.message_id or '(none)'}",
+        f"Correlation token: {', '.join(entry.tokens) or '(none)'}",
+    ]
+    if events is not None:
+        last = events.last
+        if last is not None:
+            lines.append(f"Last event: {last.describe()}")
+        else:
+            lines.append(f"Last event: none ({events.message})" if events.message
+                         else "Last event: none")
+    lines.append(f"Profile: {entry.profile} ({entry.transport}, {entry.api_version})")
+    if entry.resend_of is not None:
+        lines.append(f"Resend of history entry #{entry.resend_of}")
+    lines.append(f"History entry: #{entry.id}")
+    return "\n".join(lines) + "\n"

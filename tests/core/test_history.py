@@ -582,9 +582,11 @@ def test_an_older_schema_is_upgraded_and_its_entries_become_searchable(tmp_path:
     with History(path) as h:
         old = record(h, make_draft(subject="Sent by the older version"))
         sent(h, old, "feedbeef" * 4)
-    # Make it the file an older version (schema 1, no search index) left behind.
+    # Make it the file an older version (schema 1, no search index, no jobs) left behind.
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE attempts_fts")
+        conn.execute("DROP TABLE job_rows")
+        conn.execute("DROP TABLE jobs")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
     with History(path) as h:
