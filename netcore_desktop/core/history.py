@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 import threading
 import zlib
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -45,7 +46,7 @@ from netcore_desktop.core.contract import PLACEHOLDER_RE, normalise_event
 from netcore_desktop.core.message import BodyFormat, Draft, draft_from_dict, draft_to_dict
 from netcore_desktop.core.paths import data_dir
 from netcore_desktop.core.render import html_to_text, substitute
-from netcore_desktop.core.secrets import redact
+from netcore_desktop.core.secrets import known_secrets, redact
 
 if TYPE_CHECKING:
     from netcore_desktop.core.client import NetcoreClient
@@ -463,6 +464,39 @@ def _unpack(value: str | bytes) -> str:
     return str(value)
 
 
+# The words the credential patterns of secrets.redact begin with ("Authorization: Bearer",
+# "api_key="), matched the way those patterns match them (IGNORECASE).
+_CREDENTIAL_WORDS: Final = re.compile(r"authorization|api[_-]?key", re.IGNORECASE)
+
+
+@lru_cache(maxsize=8)
+def _secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Each secret as written, JSON-escaped, and JSON-escaped twice."""
+    forms: dict[str, None] = {}
+    for secret in secrets:
+        once = json.dumps(secret, ensure_ascii=False)[1:-1]
+        forms.update(dict.fromkeys((secret, once, json.dumps(once, ensure_ascii=False)[1:-1])))
+    return tuple(forms)
+
+
+def _redaction_needed(text: str) -> bool:
+    """Whether :func:`redact` could change ``text``, or a string serialised into it.
+
+    ``text`` is plain text or JSON text (``ensure_ascii=False``). JSON escapes character by
+    character, so a secret (or its escaped form, which redact also masks) or a word a
+    credential pattern needs, inside any string of the JSON, is still found in the JSON
+    text. ``False`` therefore means redacting every string would change nothing, and the
+    walk over every string can be skipped.
+    """
+    if _CREDENTIAL_WORDS.search(text):
+        return True
+    return any(form in text for form in _secret_forms(known_secrets()))
+
+
+def _redacted(text: str) -> str:
+    return redact(text) if _redaction_needed(text) else text
+
+
 def _redact_tree(value: Any, key: str = "") -> Any:
     """A copy of a JSON-ready value with every string redacted (before JSON escapes it)."""
     if isinstance(value, str):
@@ -497,6 +531,7 @@ def _prepare(
     endpoint: str,
     resend_of: int | None,
     job_id: int | None,
+    payload_json: bytes | None = None,
 ) -> _Prepared:
     recipients: list[tuple[str, str, str, int | None]] = []
     for index, env in enumerate(draft.envelopes):
@@ -517,23 +552,34 @@ def _prepare(
     if not doc[2] and tokens:
         doc = (doc[0], doc[1], " ".join(t for t, _ in tokens), doc[3], doc[4])
     # The index keeps its own copy of the text, so it is redacted like everything else.
-    search = (redact(doc[0]), redact(doc[1]), doc[2], redact(doc[3]), redact(doc[4]))
+    search = (_redacted(doc[0]), _redacted(doc[1]), doc[2], _redacted(doc[3]), _redacted(doc[4]))
+    # Defence in depth: callers never pass keys, and redaction catches any that slip in.
+    # Both documents are serialised once and only walked string by string when a secret
+    # or a credential could be in them; the payload is usually the request body itself.
+    draft_text = json.dumps(draft_to_dict(draft), ensure_ascii=False)
+    if _redaction_needed(draft_text):
+        draft_text = json.dumps(_redact_tree(draft_to_dict(draft)), ensure_ascii=False)
+    if payload_json is None:
+        payload_text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    else:
+        payload_text = payload_json.decode("utf-8")
+    if _redaction_needed(payload_text):
+        payload_text = json.dumps(
+            _redact_tree(payload), ensure_ascii=False, separators=(",", ":")
+        )
     return _Prepared(
         profile=profile,
         transport=str(transport),
         api_version=str(api_version),
         endpoint=endpoint,
-        subject=redact(draft.subject),
+        subject=_redacted(draft.subject),
         sender=draft.sender.email,
         recipients=recipients,
         tokens=tokens,
         tags=list(dict.fromkeys(draft.tags)),
         credits=draft.credit_count(),
-        # Defence in depth: callers never pass keys, and redaction catches any that slip in.
-        draft_json=_pack(json.dumps(_redact_tree(draft_to_dict(draft)), ensure_ascii=False)),
-        payload_json=_pack(
-            json.dumps(_redact_tree(payload), ensure_ascii=False, separators=(",", ":"))
-        ),
+        draft_json=_pack(draft_text),
+        payload_json=_pack(payload_text),
         resend_of=resend_of,
         job_id=job_id,
         search=search,
@@ -750,12 +796,15 @@ class History:
         endpoint: str,
         resend_of: int | None = None,
         job_id: int | None = None,
+        payload_json: bytes | None = None,
     ) -> int:
         """Record an attempt as ``pending`` before it is sent; returns its id.
 
         ``draft`` is stored as composed (Markdown source included), ``payload`` is the
         rendered request body (never with a key in it), ``endpoint`` the URL or SMTP host it
-        goes to. ``resend_of`` links a resend to the attempt it repeats.
+        goes to. ``resend_of`` links a resend to the attempt it repeats. ``payload_json``,
+        when given, is ``payload`` already serialised (the exact request body, UTF-8 JSON):
+        it is stored as it is instead of being serialised again.
         """
         prepared = _prepare(
             draft=draft,
@@ -766,6 +815,7 @@ class History:
             endpoint=endpoint,
             resend_of=resend_of,
             job_id=job_id,
+            payload_json=payload_json,
         )
         with self._write() as conn:
             return self._insert(conn, prepared, datetime.now(UTC))

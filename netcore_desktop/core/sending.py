@@ -455,6 +455,8 @@ class SendService:
             endpoint=self.endpoint,
             resend_of=resend_of,
             job_id=job_id,
+            # The body about to be sent is the payload serialised: stored as it is.
+            payload_json=request.body,
         )
 
     def _complete(self, attempt_id: int, result: ApiResult) -> None:
