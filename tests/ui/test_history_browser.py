@@ -1,0 +1,225 @@
+"""The history browser, driven like a support agent would, against the real sandbox.
+
+The history is filled by real sends (the sending path the window uses) into this test's own
+app home; the browser then finds them as the agent types, shows the message as its recipient
+saw it with its delivery events, and resends to a corrected address: the new message must
+land in the sandbox and in the history, linked to the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from netcore_desktop.core.client import RetryPolicy
+from netcore_desktop.core.history import History, Outcome
+from netcore_desktop.core.message import Address, Draft, Envelope
+from netcore_desktop.core.profiles import Profile
+from netcore_desktop.core.secrets import SecretStore
+from netcore_desktop.core.sending import SendService
+from netcore_desktop.sandbox import EmbeddedSandbox
+from netcore_desktop.ui.history_browser import HistoryBrowser
+
+WAIT = 15000
+FAST_RETRY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+
+
+def _draft(to: str, name: str, order: str, subject: str = "Your order [%ORDER%], [%NAME%]"
+           ) -> Draft:
+    return Draft(
+        sender=Address("shop@mail.example.org", "Example Shop"),
+        subject=subject,
+        body="Hi **[%NAME%]**, order [%ORDER%] ships today.",
+        envelopes=(Envelope(to=(Address(to, name),), attributes={"NAME": name, "ORDER": order}),),
+        tags=("orders",),
+    )
+
+
+@pytest.fixture
+def sent(sandbox_profile: Profile) -> Iterator[dict[str, int]]:
+    """Three real sends in this test's history; their attempt ids by recipient."""
+    history = History()
+    service = SendService(sandbox_profile, SecretStore(), history, retry=FAST_RETRY)
+    ids = {}
+    for to, name, order in (("asha@example.net", "Asha", "ORD-1"),
+                            ("bob@example.org", "Bob", "ORD-2"),
+                            ("asha.rao@exmaple.net", "Asha R", "ORD-3")):
+        outcome = service.send(service.prepare(_draft(to, name, order)))
+        assert outcome.ok
+        ids[to] = outcome.attempt_id
+    service.close()
+    history.close()
+    yield ids
+
+
+@pytest.fixture
+def browser(qtbot: Any, sent: dict[str, int]) -> Iterator[HistoryBrowser]:
+    """The browser, shown, over the history the ``sent`` fixture filled."""
+    widget = HistoryBrowser()
+    widget.resize(1200, 700)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.preview.renderer is not None, timeout=WAIT)
+    yield widget
+    widget.shutdown()
+    widget.close()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+
+
+def _shown(browser: HistoryBrowser) -> list[str]:
+    return [browser.model.entry(r).recipients[0] for r in range(browser.model.rowCount())]
+
+
+def _page_text(qtbot: Any, browser: HistoryBrowser) -> str:
+    found: list[str] = []
+    browser.preview.renderer.page.toPlainText(found.append)  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: bool(found), timeout=WAIT)
+    return found[0]
+
+
+def _answer_box(qtbot: Any, button: str, seen: list[str]) -> Callable[[], None]:
+    """Click ``button`` on the next modal message box, keeping its text in ``seen``."""
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        for candidate in box.buttons():
+            if candidate.text().replace("&", "") == button:
+                candidate.click()
+                return
+        raise AssertionError(f"no {button!r} button on {box.text()!r}")
+
+    return click
+
+
+def test_search_shows_entries_as_you_type(
+    qtbot: Any, browser: HistoryBrowser, sent: dict[str, int]
+) -> None:
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+    assert browser.count_label.text() == "3 entries"
+
+    before = browser.searches
+    qtbot.keyClicks(browser.search, "asha")
+    qtbot.waitUntil(lambda: sorted(_shown(browser)) == ["asha.rao@exmaple.net",
+                                                         "asha@example.net"], timeout=WAIT)
+    # Debounced: typing four letters ran far fewer than four searches.
+    assert browser.searches - before <= 2
+    qtbot.keyClicks(browser.search, " ORD-3")
+    qtbot.waitUntil(lambda: _shown(browser) == ["asha.rao@exmaple.net"], timeout=WAIT)
+    assert browser.count_label.text() == "1 entry"
+
+    # The filter row narrows by recipient, status and profile the same way.
+    browser.search.clear()
+    browser.filters_button.click()
+    assert browser.filter_row.isVisible()
+    qtbot.keyClicks(browser.recipient_filter, "bob@")
+    qtbot.waitUntil(lambda: _shown(browser) == ["bob@example.org"], timeout=WAIT)
+    browser.recipient_filter.clear()
+    browser.status_filter.setCurrentIndex(browser.status_filter.findText("refused"))
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 0, timeout=WAIT)
+    assert browser.count_label.text() == "0 entries"
+    browser.clear_filters()
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+
+
+def test_an_entry_shows_as_sent_with_its_request_answer_and_events(
+    qtbot: Any, browser: HistoryBrowser, sent: dict[str, int], sandbox: EmbeddedSandbox
+) -> None:
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+    with qtbot.waitSignal(browser.events_shown, timeout=WAIT):
+        assert browser.select_entry(sent["bob@example.org"])
+    details = browser._details
+    assert details is not None
+    token = details.row.tokens[0]
+    # The message exactly as Bob got it: the stored HTML with his values filled in.
+    qtbot.waitUntil(
+        lambda: browser.preview.subject_label.text() == "Your order ORD-2, Bob", timeout=WAIT
+    )
+    qtbot.waitUntil(lambda: "Hi Bob, order ORD-2 ships today." in _page_text(qtbot, browser),
+                    timeout=WAIT)
+    assert token in browser.request_view.toPlainText()
+    assert "[%ORDER%]" in browser.request_view.toPlainText()  # the request as sent
+    answer = browser.answer_view.toPlainText()
+    assert "HTTP status: 200" in answer and details.row.message_id in answer
+    # Delivery events from the sandbox, by correlation token, with normalised names.
+    events = [browser.events_table.item(r, 1).text()
+              for r in range(browser.events_table.rowCount())]
+    assert events == ["processed", "delivered"]
+    assert "the last: delivered" in browser.events_label.text()
+    summary = browser.summary_view.toPlainText()
+    assert f"Correlation token: {token}" in summary and "Last event:" in summary
+    browser.copy_summary()
+    assert QApplication.clipboard().text() == summary
+
+    # Open as new draft hands the composed draft over, without the old token.
+    with qtbot.waitSignal(browser.open_draft_requested, timeout=WAIT) as opened:
+        browser.act_open_draft.trigger()
+    draft = opened.args[0]
+    assert draft.subject == "Your order [%ORDER%], [%NAME%]"
+    assert draft.envelopes[0].attributes == {"NAME": "Bob", "ORDER": "ORD-2"}
+    assert draft.envelopes[0].token == ""
+
+
+def test_resend_to_a_corrected_address_lands_in_the_sandbox_linked_to_the_original(
+    qtbot: Any, browser: HistoryBrowser, sent: dict[str, int], sandbox: EmbeddedSandbox
+) -> None:
+    original = sent["asha.rao@exmaple.net"]  # a typo in the domain
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+    with qtbot.waitSignal(browser.entry_shown, timeout=WAIT):
+        browser.select_entry(original)
+    seen: list[str] = []
+    QTimer.singleShot(0, _answer_box(qtbot, "Resend", seen))
+    with qtbot.waitSignal(browser.resent, timeout=WAIT) as resent:
+        browser.resend_to_corrected("asha.rao@example.net")
+    done = resent.args[0]
+    assert done.ok and done.entry_id == original
+
+    # The confirmation named the address, the credits and the earlier delivery.
+    (text,) = seen
+    assert "asha.rao@example.net" in text and "1 credit(s)" in text
+    assert "already got it once" in text
+
+    # The sandbox got the corrected address, under a new token, with the original values.
+    history = History()
+    try:
+        entry = history.get(done.attempt_id)
+        assert entry.resend_of == original and entry.outcome is Outcome.SENT
+        assert entry.recipients == ("asha.rao@example.net",)
+        assert entry.tokens != history.get(original).tokens
+        (record,) = sandbox.messages(token=entry.tokens[0])
+        envelope = record["request"]["personalizations"][0]
+        assert envelope["to"] == [{"email": "asha.rao@example.net", "name": "Asha R"}]
+        assert envelope["attributes"] == {"NAME": "Asha R", "ORDER": "ORD-3"}
+        assert [e.id for e in history.resends_of(original)] == [done.attempt_id]
+    finally:
+        history.close()
+    # The browser shows the new entry, selected, linked to the original.
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 4, timeout=WAIT)
+    qtbot.waitUntil(lambda: browser._details is not None
+                    and browser._details.row.id == done.attempt_id, timeout=WAIT)
+    assert f"Resend of #{original}" in browser.links_label.text()
+    assert len(done.log_entries) == 1 and done.log_entries[0].status_code == 200
+
+
+def test_cancelling_a_resend_sends_nothing(
+    qtbot: Any, browser: HistoryBrowser, sent: dict[str, int], sandbox: EmbeddedSandbox
+) -> None:
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+    with qtbot.waitSignal(browser.entry_shown, timeout=WAIT):
+        browser.select_entry(sent["asha@example.net"])
+    before = len(sandbox.messages())
+    seen: list[str] = []
+    QTimer.singleShot(0, _answer_box(qtbot, "Cancel", seen))
+    with qtbot.waitSignal(browser.status_message, timeout=WAIT,
+                          check_params_cb=lambda text: text == "Not resent."):
+        browser.act_resend.trigger()
+    assert "already got it once" in seen[0]
+    assert len(sandbox.messages()) == before
