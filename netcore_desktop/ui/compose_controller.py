@@ -112,10 +112,11 @@ class ComposeController(QObject):
         self._selected = 0
         self._allow_remote = False
         self._parsed = {"to": [], "cc": [], "bcc": []}
+        # Remote images first: the preview of the new draft must already be blocked.
+        emit(self.remote_images_changed, False)
         emit(self.draft_replaced, draft)
         emit(self.draft_changed, draft)
         emit(self.selection_changed, 0)
-        emit(self.remote_images_changed, False)
 
     def set_path(self, path: Path | None) -> None:
         """Remember the file the draft was saved to."""

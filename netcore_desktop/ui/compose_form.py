@@ -502,6 +502,7 @@ class ComposeForm(QWidget):
         # Scrollable, so the options never force the body editor to shrink.
         scroll = QScrollArea()
         scroll.setObjectName("optionsScroll")
+        scroll.setAccessibleName(self.tr("Options"))
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(page)

@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         restore_draft: bool = True,
         use_sample_draft: bool = False,
         start_sandbox: bool = False,
+        offer_first_run: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -168,6 +169,7 @@ class MainWindow(QMainWindow):
         self._local_problems: tuple[Problem, ...] = ()
         self._saved_draft: Draft | None = None
         self._start_sandbox = start_sandbox
+        self._offer_first_run = offer_first_run
         self._sandbox_requested = False
         self._secrets_status: SecretsStatus | None = None
         #: ``time.perf_counter()`` of the last edit and of the last preview shown (for tests).
@@ -190,6 +192,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect()
+        self.worker.start_up()
 
         # --- state ------------------------------------------------------------------------
         self._load_profiles(profile_name)
@@ -411,7 +414,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.draft_changed.connect(self._on_draft_changed)
         c.selection_changed.connect(self._on_selection_changed)
-        c.remote_images_changed.connect(self.preview.set_allow_remote)
+        c.remote_images_changed.connect(self._on_remote_images_changed)
         self.form.status_message.connect(self._status)
         self.preview.recipient_selected.connect(c.select_envelope)
         self.preview.remote_images_toggled.connect(c.set_allow_remote_images)
@@ -746,6 +749,10 @@ class MainWindow(QMainWindow):
         self._request_render()
         self._update_title()
 
+    def _on_remote_images_changed(self, allowed: bool) -> None:
+        self.preview.set_allow_remote(allowed)
+        self._request_render(immediate=True)
+
     def _on_selection_changed(self, _index: int) -> None:
         self._request_render(immediate=True)
 
@@ -1027,7 +1034,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, self.tr("Profiles"), self._profile_error)
         if self._start_sandbox or (self._profile is not None and self._profile.is_sandbox):
             self._ensure_sandbox()
-        elif not self._profiles and not self._profile_error:
+        elif not self._profiles and not self._profile_error and self._offer_first_run:
             QTimer.singleShot(0, self._first_run)
         emit(self.ready)
 

@@ -425,14 +425,15 @@ class PreviewPane(QWidget):
             self._update_bar()
 
     def set_allow_remote(self, allowed: bool) -> None:
-        """Apply the draft's remote-images choice and reload the frame."""
-        changed = allowed != self._allow_remote
+        """Apply the draft's remote-images choice to the next frame shown.
+
+        The window renders a fresh frame right after, so the change shows at once without
+        reloading a frame that may already be out of date.
+        """
         self._allow_remote = allowed
         if self._renderer is not None:
             self._renderer.set_allow_remote(allowed)
         self._update_bar()
-        if changed and self._frame is not None and self._renderer is not None:
-            self.show_frame(self._frame)
 
     def _on_remote_clicked(self) -> None:
         emit(self.remote_images_toggled, not self._allow_remote)

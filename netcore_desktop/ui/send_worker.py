@@ -634,6 +634,9 @@ class WorkerHandle(QObject):
         self._jobs: dict[int, SendJob] = {}
         self._accepting = True
         self._thread.start()
+
+    def start_up(self) -> None:
+        """Open the keyring and the history in the worker (connect its signals first)."""
         emit(self._start_up)
 
     # --- requests ------------------------------------------------------------------------

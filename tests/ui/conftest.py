@@ -13,13 +13,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
-import uuid  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QEvent, Qt  # noqa: E402
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 # QtWebEngine must be set up before the QApplication exists (pytest-qt creates it later).
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
@@ -86,6 +86,7 @@ def make_window(qtbot: Any) -> Iterator[WindowFactory]:
 
     def make(*, show: bool = True, **kwargs: Any) -> MainWindow:
         kwargs.setdefault("retry", FAST_RETRY)
+        kwargs.setdefault("offer_first_run", False)
         window = MainWindow(**kwargs)
         made.append(window)
         if show:
