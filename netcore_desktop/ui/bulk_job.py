@@ -450,8 +450,14 @@ class JobRowsFilter(QSortFilterProxyModel):
 
     def set_states(self, states: tuple[str, ...] | None) -> None:
         """``()`` for every row, ``None`` for flagged rows, else these states."""
+        begin = getattr(self, "beginFilterChange", None)
+        if begin is None:  # Qt before 6.9
+            self._states = states
+            self.invalidateFilter()
+            return
+        begin()
         self._states = states
-        self.invalidateFilter()
+        self.endFilterChange()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
         """Whether the row is shown."""
@@ -1019,6 +1025,8 @@ class BulkJobPanel(QWidget):
             runner.stop(0)
             return
         self._update_controls()
+        # Rows skipped at the start (and rows put back by a decision) show at once.
+        self.reload()
 
     def pause(self) -> None:
         """Pause the job (rows on the way finish)."""
