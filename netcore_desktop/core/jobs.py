@@ -18,9 +18,10 @@ Crash safety comes from the order of the commits of every row:
 
 A process killed at any point leaves each row either ``pending`` (never sent), final, or
 ``sending`` (its request may have gone out). :meth:`JobStore.recover` turns ``sending`` rows
-into ``unknown``: they are never sent again unless the person says so
-(:meth:`JobStore.resolve_unknown`), or the service's delivery events show they arrived
-(:func:`reconcile_unknown`). Resuming only ever claims ``pending`` rows, and a claim is a
+whose attempt was recorded into ``unknown``: they are never sent again unless the person
+says so (:meth:`JobStore.resolve_unknown`), or the service's delivery events show they
+arrived (:func:`reconcile_unknown`). A ``sending`` row with no recorded attempt never went
+out (step 3 records before sending) and simply waits again. Resuming only ever claims ``pending`` rows, and a claim is a
 single ``UPDATE … RETURNING``, so no row can be sent twice, even by two processes.
 
 :class:`JobRunner` sends a job with N worker threads sharing one keep-alive HTTP client
@@ -906,7 +907,10 @@ class JobStore:
         A job whose owner is gone is released; when it was running it becomes ``paused``
         (reason ``interrupted``). Its ``sending`` rows become ``unknown`` (their request may
         have gone out: never resent without the person's say), each linked to its history
-        attempt, which is completed as ``unknown`` too. Returns the jobs recovered now.
+        attempt, which is completed as ``unknown`` too. A ``sending`` row with no recorded
+        attempt never left (the attempt is committed before the request goes out) and goes
+        back to ``pending``; one whose answer was recorded gets that answer. Returns the
+        jobs recovered now.
         """
         candidates = self.history.connection().execute(
             "SELECT id FROM jobs WHERE owner <> '' OR id IN"
@@ -925,8 +929,13 @@ class JobStore:
         in_flight = self.rows(job.id, [RowState.SENDING])
         for row in in_flight:
             entry = self.history.find_by_token(row.token)
-            attempt_id = entry.id if entry is not None else None
-            if entry is not None and entry.outcome is Outcome.PENDING:
+            if entry is None:
+                # Every send is recorded (committed) before its request goes out, so a row
+                # without a recorded attempt never left: it simply waits for the resume.
+                self.release_row(job.id, row.row)
+                continue
+            attempt_id = entry.id
+            if entry.outcome is Outcome.PENDING:
                 self.history.complete_attempt(
                     entry.id,
                     outcome=Outcome.UNKNOWN,
@@ -963,7 +972,7 @@ class JobStore:
         if job.state is JobState.RUNNING:
             self.set_state(job.id, JobState.PAUSED, str(Reason.INTERRUPTED), text)
         self.release(job.id)
-        log.warning("Recovered interrupted job %d (%d row(s) unknown).", job.id, len(in_flight))
+        log.warning("Recovered interrupted job %d (%d row(s) unknown).", job.id, unknown)
 
     def unfinished(self) -> list[Job]:
         """Jobs to offer at start-up: paused, ready, or with unknown rows to decide about."""

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
 
 from netcore_desktop.core.history import History
-from netcore_desktop.core.jobs import JobState, JobStore, NewRow, RowState
-from netcore_desktop.core.message import Address, Draft
+from netcore_desktop.core.jobs import JobState, JobStore, NewRow, RowState, row_draft
+from netcore_desktop.core.message import Address, Draft, build_payload
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.bulk_job import BulkJobPanel, InterruptedJobsDialog, recover_task
@@ -279,8 +279,16 @@ def test_an_interrupted_job_is_offered_at_start_up_with_its_unknown_rows(
     gone = subprocess.Popen(["true"])  # a process of this machine that has ended
     gone.wait()
     store.acquire(job_id, f"{socket.gethostname()}:{gone.pid}")
-    store.claim_next(job_id)
-    store.claim_next(job_id)
+    for _ in range(2):
+        # Claimed and recorded in the history (as every send is, before it goes out).
+        row = store.claim_next(job_id)
+        assert row is not None
+        draft = row_draft(TEMPLATE, row)
+        history.record_attempt(
+            draft=draft, payload=build_payload(draft), profile=sandbox_profile.name,
+            transport="api", api_version="v6", endpoint=sandbox.base_url, job_id=job_id,
+        )
+    store.claim_next(job_id)  # claimed, but killed before its attempt was recorded
     history.close()
 
     found: list[Any] = []
