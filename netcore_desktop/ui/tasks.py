@@ -42,10 +42,12 @@ class SupportContext:
     """What tasks use, made on first use in the worker thread (never on the GUI thread)."""
 
     def __init__(self, history_path: Path | None = None, retry: RetryPolicy | None = None,
-                 service_factory: Callable[[Profile], SendService] | None = None) -> None:
+                 service_factory: Callable[[Profile], SendService] | None = None,
+                 secrets_factory: Callable[[], SecretStore] | None = None) -> None:
         self._history_path = history_path
         self._retry = retry
         self._service_factory = service_factory
+        self._secrets_factory = secrets_factory
         self._history: History | None = None
         self._secrets: SecretStore | None = None
         self._services: dict[str, tuple[Profile, SendService]] = {}
@@ -63,9 +65,12 @@ class SupportContext:
     def secrets(self) -> SecretStore:
         """The keyring wrapper."""
         if self._secrets is None:
-            from netcore_desktop.core.secrets import SecretStore
+            if self._secrets_factory is not None:
+                self._secrets = self._secrets_factory()
+            else:
+                from netcore_desktop.core.secrets import SecretStore
 
-            self._secrets = SecretStore()
+                self._secrets = SecretStore()
         return self._secrets
 
     def profiles(self) -> ProfileStore:

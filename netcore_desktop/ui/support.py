@@ -1,0 +1,308 @@
+"""The support tools in the window: the history browser dock, CSV import and bulk jobs.
+
+:class:`SupportTools` is what the main window creates to get the support-staff half of the
+app (``issues show 5``): a "History" dock tabbed beside the response log, a "History" menu
+(show the history, import recipients from CSV, unfinished bulk jobs), a window per bulk job,
+and, once the window is shown, the question about bulk jobs that did not finish (the app was
+closed or killed while they ran). It owns two worker threads (searches; everything else) and
+stops them, and every running job, in :meth:`SupportTools.shutdown` (the job stays
+resumable).
+
+The window needs only two lines for all this: ``self.support = SupportTools(self)`` once its
+parts exist, and ``self.support.shutdown()`` in its own shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDialog, QDockWidget, QMenu, QMessageBox, QVBoxLayout, QWidget
+
+from netcore_desktop.ui.bulk_job import (
+    BulkJobPanel,
+    InterruptedJobsDialog,
+    JobSummary,
+    cancel_job_task,
+    recover_task,
+)
+from netcore_desktop.ui.common import with_shortcut
+from netcore_desktop.ui.csv_import_dialog import CsvImportDialog
+from netcore_desktop.ui.history_browser import HistoryBrowser, ResendDone
+from netcore_desktop.ui.tasks import SupportContext, TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+def create_resend_job_task(ctx: SupportContext, attempt_ids: list[int]) -> int:
+    """A bulk job resending history entries (all sent with one profile); returns its id."""
+    from netcore_desktop.core.jobs import JobStore
+
+    history = ctx.history()
+    profiles = {history.get(i).profile for i in attempt_ids}
+    if len(profiles) != 1:
+        raise ValueError(
+            "The selected entries were sent with different profiles ("
+            + ", ".join(sorted(profiles))
+            + "): select entries of one profile for one bulk job."
+        )
+    return JobStore(history).create_resend(profiles.pop(), attempt_ids)
+
+
+class BulkJobWindow(QDialog):
+    """A window of its own for one bulk job (several can be open)."""
+
+    def __init__(self, tasks: TaskRunner, job_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("bulkJobWindow")
+        self.setAccessibleName(self.tr("Bulk job #{id}").format(id=job_id))
+        self.setWindowTitle(self.tr("Bulk job #{id}").format(id=job_id))
+        self.setWindowFlag(Qt.WindowType.WindowMaximizeButtonHint, True)
+        self.setModal(False)
+        self.panel = BulkJobPanel(tasks, parent=self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panel)
+        self.resize(1280, 760)
+        self.panel.open_job(job_id)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the window of a running job asks; the job then goes on in the background."""
+        if self.panel.running:
+            answer = QMessageBox.question(
+                self, self.tr("The job is running"),
+                self.tr("Bulk job #{id} is still sending. Close this window and let it go on? "
+                        "(Reopen it from History → Unfinished bulk jobs.)").format(
+                    id=self.panel.job_id),
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        super().closeEvent(event)
+
+
+class SupportTools(QObject):
+    """The history dock, the History menu and the bulk job windows of one main window."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        send_worker = getattr(getattr(window, "worker", None), "worker", None)
+        retry = getattr(send_worker, "_retry", None)
+        # The send worker's key store: a key kept for this session only (no usable keyring,
+        # or the embedded sandbox's key) is then known here too. It is thread-safe.
+        secrets = getattr(send_worker, "secrets", None)
+        self.tasks = TaskRunner(
+            SupportContext(retry=retry, secrets_factory=secrets), name="support-worker",
+            parent=self,
+        )
+        self.search_tasks = TaskRunner(SupportContext(), name="history-search", parent=self)
+        self.browser = HistoryBrowser(self.tasks, self.search_tasks)
+        self.jobs: dict[int, BulkJobWindow] = {}
+        self._shut = False
+
+        self.dock = QDockWidget(self.tr("History"), window)
+        self.dock.setObjectName("historyDock")
+        self.dock.setAccessibleName(self.tr("History"))
+        self.dock.setWidget(self.browser)
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                              | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        log_dock = getattr(window, "log_dock", None)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        if log_dock is not None:
+            window.tabifyDockWidget(log_dock, self.dock)
+            log_dock.raise_()
+
+        self.act_history = self._action(
+            "actionHistory", self.tr("&History"), "Ctrl+H",
+            self.tr("Show the history of everything sent and search it"),
+        )
+        self.act_import = self._action(
+            "actionImportCsv", self.tr("&Import recipients from CSV…"), "Ctrl+Shift+U",
+            self.tr("Send the current draft to a CSV list of recipients as one bulk job"),
+        )
+        self.act_jobs = self._action(
+            "actionBulkJobs", self.tr("&Unfinished bulk jobs…"), "Ctrl+J",
+            self.tr("Resume, check or cancel bulk jobs that did not finish"),
+        )
+        menu = QMenu(self.tr("Hi&story"), window.menuBar())
+        menu.setObjectName("historyMenu")
+        for action in (self.act_history, self.act_import, self.act_jobs):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.browser.act_resend)
+        menu.addAction(self.browser.act_resend_to)
+        menu.addAction(self.browser.act_copy_summary)
+        menu.addAction(self.browser.act_bulk)
+        self.menu = menu
+        self._insert_menu(window, menu)
+
+        self.act_history.triggered.connect(self.show_history)
+        self.act_import.triggered.connect(self.import_csv)
+        self.act_jobs.triggered.connect(self.offer_unfinished)
+        self.browser.open_draft_requested.connect(self._open_draft)
+        self.browser.resent.connect(self._on_resent)
+        self.browser.status_message.connect(self._status)
+        self.browser.bulk_resend_requested.connect(self.bulk_resend)
+        ready = getattr(window, "ready", None)
+        if ready is not None:
+            ready.connect(self._on_window_ready)
+        finished = getattr(window, "send_finished", None)
+        if finished is not None:
+            finished.connect(self._on_send_finished)
+
+    def _action(self, name: str, text: str, shortcut: str, tip: str) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(name)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(with_shortcut(tip, shortcut))
+        action.setStatusTip(tip)
+        self.window.addAction(action)
+        return action
+
+    @staticmethod
+    def _insert_menu(window: Any, menu: QMenu) -> None:
+        """Put the menu before Settings (found by the profiles action it holds)."""
+        bar = window.menuBar()
+        target = getattr(window, "act_profiles", None)
+        for action in bar.actions():
+            sub = action.menu()
+            if target is not None and sub is not None and target in sub.actions():
+                bar.insertMenu(action, menu)
+                return
+        bar.addMenu(menu)
+
+    def _status(self, text: str) -> None:
+        status = getattr(self.window, "statusBar", None)
+        if callable(status):
+            status().showMessage(text, 15000)
+
+    # --- history ------------------------------------------------------------------------------
+
+    def show_history(self) -> None:
+        """Show the history dock and put the cursor in its search box (Ctrl+H)."""
+        self.dock.setVisible(True)
+        self.dock.raise_()
+        self.browser.focus_search()
+
+    def _on_send_finished(self, _finished: object) -> None:
+        if self.dock.isVisible():
+            self.browser.refresh()
+
+    def _open_draft(self, draft: Any) -> None:
+        load = getattr(self.window, "load_draft", None)
+        if callable(load):
+            load(draft)
+            return
+        controller = getattr(self.window, "controller", None)
+        if controller is not None:
+            controller.load(draft)
+
+    def _on_resent(self, done: ResendDone) -> None:
+        model = getattr(self.window, "log_model", None)
+        if model is None:
+            return
+        for entry in done.log_entries:
+            model.add(entry)
+
+    # --- bulk ---------------------------------------------------------------------------------
+
+    def import_csv(self) -> None:
+        """Ask for a CSV list and make a bulk job of the current draft for it."""
+        profile = getattr(self.window, "profile", None)
+        controller = getattr(self.window, "controller", None)
+        if profile is None or controller is None:
+            QMessageBox.information(
+                self.window, self.tr("Import recipients"),
+                self.tr("Add a profile first: the offline sandbox, or your Netcore account."),
+            )
+            return
+        dialog = CsvImportDialog(self.tasks, controller.draft, profile.name, self.window)
+        dialog.job_created.connect(self.open_job)
+        dialog.choose_file()
+        if dialog.path_label.text() == dialog.tr("No file chosen."):
+            dialog.deleteLater()
+            return
+        dialog.exec()
+        dialog.deleteLater()
+
+    def bulk_resend(self, attempt_ids: list[int]) -> None:
+        """Make one bulk job resending the given history entries, and open it."""
+        self.tasks.submit(create_resend_job_task, list(attempt_ids), on_done=self._on_job_made,
+                          on_error=self._bulk_error)
+
+    def _on_job_made(self, job_id: int) -> None:
+        self.open_job(job_id)
+
+    def _bulk_error(self, message: str) -> None:
+        QMessageBox.warning(self.window, self.tr("Bulk job"), message)
+
+    def open_job(self, job_id: int) -> BulkJobWindow:
+        """Show the window of bulk job ``job_id`` (made once, raised after)."""
+        window = self.jobs.get(job_id)
+        if window is None:
+            window = BulkJobWindow(self.tasks, job_id, self.window)
+            window.panel.status_message.connect(self._status)
+            self.jobs[job_id] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def _on_window_ready(self) -> None:
+        # Ask a moment after the window shows, so it is on screen behind the question.
+        QTimer.singleShot(300, self._check_unfinished)
+
+    def _check_unfinished(self) -> None:
+        if not self._shut:
+            self.tasks.submit(recover_task, on_done=self._on_unfinished_at_start)
+
+    def _on_unfinished_at_start(self, jobs: list[JobSummary]) -> None:
+        # At start-up only jobs that need the person: interrupted, paused, unknown rows.
+        wanted = [j for j in jobs if j.progress.left or j.progress.unknown]
+        if wanted and not self._shut:
+            self._ask(wanted)
+
+    def offer_unfinished(self) -> None:
+        """List the bulk jobs that did not finish (Ctrl+J)."""
+        self.tasks.submit(recover_task, on_done=self._on_unfinished_asked)
+
+    def _on_unfinished_asked(self, jobs: list[JobSummary]) -> None:
+        if not jobs:
+            QMessageBox.information(self.window, self.tr("Bulk jobs"),
+                                    self.tr("Every bulk job has finished."))
+            return
+        self._ask(jobs)
+
+    def _ask(self, jobs: list[JobSummary]) -> None:
+        open_ids = set(self.jobs)
+        jobs = [j for j in jobs if j.job.id not in open_ids] or jobs
+        dialog = InterruptedJobsDialog(jobs, self.window)
+        dialog.exec()
+        for job_id in dialog.cancelled:
+            self.tasks.submit(cancel_job_task, job_id)
+        if dialog.chosen is not None:
+            self.open_job(dialog.chosen)
+        dialog.deleteLater()
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop running jobs (they stay resumable), the browser and the worker threads."""
+        if self._shut:
+            return
+        self._shut = True
+        for window in self.jobs.values():
+            try:
+                window.panel.shutdown()
+            except Exception:
+                log.exception("stopping a bulk job window failed")
+        self.browser.shutdown()
+        self.search_tasks.shutdown()
+        self.tasks.shutdown()
+
+
+__all__ = ["BulkJobWindow", "SupportTools", "create_resend_job_task"]
