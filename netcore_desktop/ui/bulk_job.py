@@ -482,6 +482,8 @@ class BulkJobPanel(QWidget):
     status_message = Signal(str)
     #: The job was loaded (its :class:`JobView`).
     loaded = Signal(object)
+    #: The key was refused and the person chose to fix it (open the profiles).
+    profiles_requested = Signal()
 
     def __init__(self, tasks: TaskRunner | None = None, *,
                  service_factory: Callable[[Profile], Any] | None = None,
@@ -905,6 +907,27 @@ class BulkJobPanel(QWidget):
                 Reason.AUTH, Reason.DAILY_LIMIT, Reason.SETUP, Reason.CHECKS, Reason.FAILING
             ):
                 emit(self.status_message, progress.reason)
+            if (progress.state is JobState.PAUSED and progress.reason_code in (
+                    Reason.AUTH, Reason.SETUP) and self.isVisible()):
+                # Stop and ask: nothing more can go out until the key or profile is fixed.
+                QTimer.singleShot(0, self._ask_about_key)
+
+    def _ask_about_key(self) -> None:
+        progress = self.last_progress
+        if self._shut or progress is None or progress.state is not JobState.PAUSED:
+            return
+        box = QMessageBox(self)
+        box.setObjectName("bulkJobKeyRefused")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(self.tr("The job stopped"))
+        box.setText(self.tr("{reason}\n\nNo row was refused for good: the rows wait. Open the "
+                            "profiles to fix the key, then press Resume.").format(
+            reason=progress.reason))
+        fix = box.addButton(self.tr("Open profiles…"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(self.tr("Later"), QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is fix:
+            emit(self.profiles_requested)
 
     def _reason_text(self, progress: JobProgress) -> str:
         prefix = {

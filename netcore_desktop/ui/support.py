@@ -246,11 +246,17 @@ class SupportTools(QObject):
         if window is None:
             window = BulkJobWindow(self.tasks, job_id, self.window)
             window.panel.status_message.connect(self._status)
+            window.panel.profiles_requested.connect(self._open_profiles)
             self.jobs[job_id] = window
         window.show()
         window.raise_()
         window.activateWindow()
         return window
+
+    def _open_profiles(self) -> None:
+        open_profiles = getattr(self.window, "open_profiles", None)
+        if callable(open_profiles):
+            open_profiles()
 
     def _on_window_ready(self) -> None:
         # Ask a moment after the window shows, so it is on screen behind the question.
