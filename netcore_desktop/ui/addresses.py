@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from netcore_desktop.core.message import Address
-from netcore_desktop.core.validation import email_problem
 
 _SEPARATORS: Final = frozenset(",;\n\r\t")
 _ANGLE_RE: Final = re.compile(r"^(?P<name>.*?)<(?P<email>[^<>]*)>\s*$", re.DOTALL)
@@ -75,6 +74,8 @@ def _parse_item(item: str) -> Address:
 
 def parse_address_list(text: str) -> list[ParsedAddress]:
     """Every address in ``text`` with its span and its problem (``None`` when usable)."""
+    from netcore_desktop.core.validation import email_problem
+
     items: list[ParsedAddress] = []
     for start, end in _split(text):
         address = _parse_item(text[start:end])

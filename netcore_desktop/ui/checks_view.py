@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from netcore_desktop.core.checks import Problem, Severity, parse_field
 from netcore_desktop.ui.common import icon, named
 from netcore_desktop.ui.qt_compat import emit
 
-_ICONS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
+if TYPE_CHECKING:
+    # Imported lazily at run time: the checks module loads the renderer, which the GUI
+    # thread does not need before the window is on screen.
+    from netcore_desktop.core.checks import Problem
+
+#: Icon per severity (``Severity`` values are these strings).
+_ICONS = {"error": "error", "warning": "warning", "info": "info"}
 _ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -60,12 +66,12 @@ class ChecksView(QWidget):
         self._problems = problems
         self.list.clear()
         for problem in problems:
-            item = QListWidgetItem(icon(_ICONS[problem.severity]), problem.message)
+            item = QListWidgetItem(icon(_ICONS[str(problem.severity)]), problem.message)
             item.setData(_ROLE, problem)
             item.setToolTip(problem.message)
             self.list.addItem(item)
-        errors = sum(p.severity is Severity.ERROR for p in problems)
-        warnings = sum(p.severity is Severity.WARNING for p in problems)
+        errors = sum(p.severity == "error" for p in problems)
+        warnings = sum(p.severity == "warning" for p in problems)
         if errors:
             text = self.tr("{e} to fix before sending").format(
                 e=self.tr("1 problem") if errors == 1 else self.tr("{n} problems").format(n=errors)
@@ -86,6 +92,8 @@ class ChecksView(QWidget):
         self.summary.style().polish(self.summary)
 
     def _activate(self, item: QListWidgetItem) -> None:
+        from netcore_desktop.core.checks import Problem, parse_field
+
         problem = item.data(_ROLE)
         if not isinstance(problem, Problem):
             return

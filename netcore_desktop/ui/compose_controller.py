@@ -19,7 +19,7 @@ from typing import Final
 
 from PySide6.QtCore import QObject, Signal
 
-from netcore_desktop.core.contract import ATTACHMENT_MAX_BYTES
+from netcore_desktop.core.contract import ATTACHMENT_MAX_BYTES, PLACEHOLDER_RE
 from netcore_desktop.core.message import (
     Address,
     Attachment,
@@ -28,7 +28,6 @@ from netcore_desktop.core.message import (
     Envelope,
     TrackingSettings,
 )
-from netcore_desktop.core.render import find_placeholders
 from netcore_desktop.ui.addresses import ParsedAddress, parse_address_list
 from netcore_desktop.ui.qt_compat import emit
 
@@ -36,6 +35,18 @@ log = logging.getLogger(__name__)
 
 #: The tracking switches, in the order the form shows them.
 TRACKING_KEYS: Final = ("open_track", "click_track", "unsubscribe_track", "footer")
+
+
+def find_placeholders(*texts: str) -> list[str]:
+    """Placeholder keys in ``texts`` in order of first use (as ``core.render`` finds them).
+
+    Kept here so the form does not load the Markdown renderer before the window shows.
+    """
+    seen: dict[str, None] = {}
+    for text in texts:
+        for match in PLACEHOLDER_RE.finditer(text):
+            seen.setdefault(match.group(1), None)
+    return list(seen)
 
 
 class ComposeController(QObject):

@@ -215,6 +215,7 @@ class ComposeForm(QWidget):
         self.setAcceptDrops(True)
         self._controller = controller
         self._loading = False
+        self._live = False
         self._shown_attachments: tuple[object, ...] | None = None
         self._shown_keys: list[str] | None = None
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
@@ -711,9 +712,18 @@ class ComposeForm(QWidget):
             self.template_id.setText("" if draft.template_id is None else str(draft.template_id))
         finally:
             self._loading = False
+        if self._live:
+            self._refresh_problems()
+        self._on_draft_changed(draft)
+
+    def set_live(self) -> None:
+        """The window is on screen: check the addresses (the validator loads now)."""
+        self._live = True
+        self._refresh_problems()
+
+    def _refresh_problems(self) -> None:
         for field, edit in (("to", self.to_edit), ("cc", self.cc_edit), ("bcc", self.bcc_edit)):
             self._show_address_problems(field, parse_address_list(edit.toPlainText()))
-        self._on_draft_changed(draft)
 
     def _on_draft_changed(self, draft: Draft) -> None:
         self._sync_address_fields(draft)
@@ -756,6 +766,8 @@ class ComposeForm(QWidget):
 
     def _sync_address_fields(self, draft: Draft) -> None:
         """Show edits made in the table in the To field (unless the person is typing there)."""
+        if not self._live:
+            return
         wanted: list[tuple[QPlainTextEdit, str, tuple[Address, ...]]] = [
             (self.to_edit, "to", tuple(a for e in draft.envelopes for a in e.to[:1])),
             (self.cc_edit, "cc", draft.envelopes[0].cc if draft.envelopes else ()),

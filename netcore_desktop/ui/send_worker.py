@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from netcore_desktop.core.checks import Problem
 from netcore_desktop.core.contract import Region
-from netcore_desktop.core.profiles import Profile, ProfileStore, Transport
 from netcore_desktop.ui.qt_compat import emit
 
 if TYPE_CHECKING:
+    from netcore_desktop.core.checks import Problem
     from netcore_desktop.core.client import RequestRecord, RetryPolicy
     from netcore_desktop.core.history import History
+    from netcore_desktop.core.profiles import Profile
     from netcore_desktop.core.secrets import SecretStore
     from netcore_desktop.core.sending import Prepared, SendService
     from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
@@ -238,7 +238,7 @@ class SendWorker(QObject):
     def check_key(self, profile: Profile) -> None:
         """Report whether ``profile`` has its secret stored."""
         try:
-            if profile.transport is Transport.SMTP:
+            if profile.transport == "smtp":
                 value = self.secrets().get_smtp_password(profile.name) if profile.smtp_user else "-"
             else:
                 value = self.secrets().get_api_key(profile.name)
@@ -287,7 +287,7 @@ class SendWorker(QObject):
         from netcore_desktop.core.client import ClientConfigError, NetcoreClient
         from netcore_desktop.core.contract import ApiVersion
 
-        if profile.transport is Transport.SMTP:
+        if profile.transport == "smtp":
             self._test_smtp(profile, key)
             return
         try:
@@ -383,6 +383,7 @@ class SendWorker(QObject):
     @Slot(object)
     def start_sandbox(self, config: SandboxConfig | None) -> None:
         """Start the embedded sandbox and point the sandbox profile at it."""
+        from netcore_desktop.core.profiles import Profile, ProfileStore
         from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
 
         try:
@@ -483,7 +484,7 @@ class SendWorker(QObject):
 
         service = self._service(job.profile)
         try:
-            if self._retry is not None and prepared.transport is Transport.API:
+            if self._retry is not None and prepared.transport == "api":
                 service.client().retry = self._retry
             outcome = service.send(prepared, cancel=job.cancel)
         except SendError as exc:
@@ -581,7 +582,7 @@ def _is_sandbox(profile: Profile) -> bool:
 
     if profile.is_sandbox:
         return True
-    if profile.region is Region.CUSTOM and profile.transport is Transport.API:
+    if profile.region is Region.CUSTOM and profile.transport == "api":
         from urllib.parse import urlsplit
 
         return is_loopback_host(urlsplit(profile.base_url).hostname or "")
@@ -596,7 +597,7 @@ def is_live(profile: Profile) -> bool:
 def _endpoint(profile: Profile) -> str:
     from netcore_desktop.core.contract import SEND_PATHS
 
-    if profile.transport is Transport.SMTP:
+    if profile.transport == "smtp":
         return f"smtp://{profile.smtp_host}:{profile.smtp_port}"
     return profile.api_base_url() + SEND_PATHS[profile.api_version]
 
