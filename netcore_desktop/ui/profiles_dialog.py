@@ -404,8 +404,9 @@ class ProfilesDialog(QDialog):
             self.keyring_label.setText(
                 self.tr("No usable keyring on this computer. A key you enter here is kept in "
                         "memory for this session only and is never written to disk; you will "
-                        "be asked for it again next time.") + "\n" + status.message
+                        "be asked for it again next time.")
             )
+            self.keyring_label.setToolTip(status.message)
             self.keyring_label.setProperty("role", "warningBar")
 
     def _ensure_saved(self) -> str | None:

@@ -9,12 +9,17 @@ match it (same correlation token, same message id). Each answer the service can 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
+from netcore_desktop.core.client import RetryPolicy
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.sandbox import EmbeddedSandbox
@@ -251,3 +256,80 @@ def test_quitting_during_a_slow_send_stops_cleanly(
     assert window.shutdown() is True  # what aboutToQuit runs: cancel, quit, bounded wait
     assert not window.worker.running
     assert window.shutdown() is True  # a second call is harmless
+
+
+def test_warnings_are_asked_about_before_sending(
+    qtbot: Any, make_window: Any, sandbox: EmbeddedSandbox, sandbox_profile: Profile
+) -> None:
+    window = make_window(restore_draft=False)
+    form = window.form
+    qtbot.keyClicks(form.to_edit, "asha@example.net")
+    qtbot.keyClicks(form.cc_edit, "asha@example.net")  # the same address twice: a warning
+    qtbot.keyClicks(form.subject, "Hello")
+    qtbot.keyClicks(form.body, "Hi")
+    asked: list[str] = []
+
+    def answer(button: str) -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, lambda: answer(button))
+            return
+        asked.append(box.text())
+        for candidate in box.buttons():
+            if candidate.text() == button:
+                candidate.click()
+
+    QTimer.singleShot(0, lambda: answer("Cancel"))
+    with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
+        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].outcome == "cancelled"
+    assert "listed twice" in asked[0] and "Send now?" in asked[0]
+    assert sandbox.messages() == []
+
+    QTimer.singleShot(0, lambda: answer("Send"))
+    with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
+        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].ok
+    assert len(sandbox.messages()) == 1
+
+
+def test_cancel_stops_a_send_between_retries(
+    qtbot: Any, make_window: Any, sandbox: EmbeddedSandbox, sandbox_profile: Profile
+) -> None:
+    sandbox.force_status(500, 10)
+    window = make_window(
+        use_sample_draft=True, restore_draft=False,
+        retry=RetryPolicy(base_delay_s=5.0, max_delay_s=5.0),
+    )
+    qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert window.send_button.text() == "Cancel"
+    assert window.send_button.accessibleName() == "Cancel sending"
+    qtbot.waitUntil(lambda: sandbox.stats()["responses"].get("500", 0) >= 1, timeout=WAIT)
+    with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
+        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)  # now "Cancel"
+    result = finished.args[0]
+    assert result.outcome == "cancelled"
+    assert _log_cell(window, "meaning").startswith("Cancelled after")
+    assert window.send_button.text() == "Send"
+    assert sandbox.messages() == []
+
+
+def test_the_sandbox_command_line_opens_and_closes_cleanly(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        NETCORE_DESKTOP_HOME=str(tmp_path / "home"),
+        NETCORE_DESKTOP_BENCH_STARTUP="1",  # print when painted and ready, then quit
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "netcore_desktop", "--sandbox"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    marks = [line.split()[0] for line in result.stdout.splitlines()]
+    assert marks == ["SHOWN", "READY"]
+    assert "Destroyed while thread" not in result.stderr
+    profiles = json.loads((tmp_path / "home" / "config" / "profiles.json").read_text())
+    (profile,) = profiles["profiles"]
+    assert profile["name"] == "Sandbox" and profile["is_sandbox"] is True
+    assert profile["base_url"].startswith("http://127.0.0.1:")
+    assert "api_key" not in json.dumps(profiles)
