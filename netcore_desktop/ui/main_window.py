@@ -50,7 +50,6 @@ from netcore_desktop.core.message import (
     draft_from_dict,
     draft_to_dict,
 )
-from netcore_desktop.core.profiles import Profile, ProfileFileError, ProfileStore
 from netcore_desktop.ui.autosave import Autosaver, _write_atomically
 from netcore_desktop.ui.checks_view import ChecksView
 from netcore_desktop.ui.common import icon, named, resources_dir, with_shortcut
@@ -80,6 +79,7 @@ from netcore_desktop.ui.send_worker import (
 if TYPE_CHECKING:
     from netcore_desktop.core.checks import Problem
     from netcore_desktop.core.client import RetryPolicy
+    from netcore_desktop.core.profiles import Profile, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +156,15 @@ class MainWindow(QMainWindow):
         self.setAccessibleName(self.tr("Netcore Desktop"))
         self.setWindowIcon(icon("netcore-desktop"))
         self._fit_to_screen()
-        self._store = store if store is not None else ProfileStore()
+        # Created at first use: the profiles module loads the address validator (~35 ms),
+        # which is not needed before the window is on screen.
+        self._store_given = store
         self._profiles: list[Profile] = []
         self._profile: Profile | None = None
         self._profile_error = ""
         self._shown_once = False
         self._painted = False
+        self._ready_after_sandbox = False
         self._started_up = False
         self._closing = False
         self._shut = False
@@ -465,7 +468,17 @@ class MainWindow(QMainWindow):
 
     # --- profiles ---------------------------------------------------------------------------
 
+    @property
+    def _store(self) -> ProfileStore:
+        if self._store_given is None:
+            from netcore_desktop.core.profiles import ProfileStore
+
+            self._store_given = ProfileStore()
+        return self._store_given
+
     def _load_profiles(self, wanted: str | None) -> None:
+        from netcore_desktop.core.profiles import ProfileFileError
+
         try:
             self._profiles = self._store.list()
             last = self._store.last_used()
@@ -499,6 +512,8 @@ class MainWindow(QMainWindow):
         return self._profile
 
     def _on_profile_picked(self, _index: int) -> None:
+        from netcore_desktop.core.profiles import ProfileFileError
+
         profile = self._profile_named(self.profile_box.currentData())
         self._set_profile(profile)
         if profile is not None:
@@ -545,6 +560,9 @@ class MainWindow(QMainWindow):
             self.worker.start_sandbox()
 
     def _on_sandbox_ready(self, ready: SandboxReady) -> None:
+        if self._ready_after_sandbox:
+            self._ready_after_sandbox = False
+            QTimer.singleShot(0, self._emit_ready)
         if ready.profile is None:
             self._sandbox_requested = False
             QMessageBox.warning(
@@ -563,6 +581,8 @@ class MainWindow(QMainWindow):
         self._profiles = [p for p in self._profiles if p.name != profile.name] + [profile]
         self._profiles.sort(key=lambda p: (p.name.casefold(), p.name))
         self._fill_profile_box(profile.name)
+        from netcore_desktop.core.profiles import ProfileFileError
+
         with contextlib.suppress(KeyError, OSError, ProfileFileError):
             self._store.set_last_used(profile.name)
 
@@ -872,6 +892,8 @@ class MainWindow(QMainWindow):
             if not ok or not address:
                 return False
             profile = replace(profile, test_address=address)
+            from netcore_desktop.core.profiles import ProfileFileError
+
             try:
                 self._store.save(profile)
             except (OSError, ProfileFileError) as exc:
@@ -1062,9 +1084,15 @@ class MainWindow(QMainWindow):
         if self._profile_error:
             QMessageBox.warning(self, self.tr("Profiles"), self._profile_error)
         if self._start_sandbox or (self._profile is not None and self._profile.is_sandbox):
+            # Usable once the sandbox answers: "ready" follows in _on_sandbox_ready.
+            self._ready_after_sandbox = True
             self._ensure_sandbox()
-        elif not self._profiles and not self._profile_error and self._offer_first_run:
+            return
+        if not self._profiles and not self._profile_error and self._offer_first_run:
             QTimer.singleShot(0, self._first_run)
+        emit(self.ready)
+
+    def _emit_ready(self) -> None:
         emit(self.ready)
 
     def _first_run(self) -> None:
