@@ -1,13 +1,16 @@
-"""Emitting signals safely, whatever the PySide6 version.
+"""A guard against PySide6 6.12.0's reference-counting faults, and the window's ``emit``.
 
-PySide6 6.12.0's ``SignalInstance.emit()`` returns ``True`` without taking a reference to it,
-so every emit from Python takes one reference away from the ``True`` object. After a few
-thousand emits (a few minutes of typing) the interpreter frees ``True`` and aborts with
-"Fatal Python error: bool_dealloc". 6.11 does not do this.
+Measured with PySide6 6.12.0 on CPython 3.11: every call from Python to a Qt method that
+returns nothing (``setText``, ``show``, ``processEvents``, …) takes one reference away from
+``None``, and every ``Signal.emit()`` takes one away from ``True``. Neither is ever given
+back, so after enough calls (minutes of typing) the interpreter frees ``None`` or ``True``
+and aborts with "Fatal Python error: none_dealloc" (or ``bool_dealloc``). PySide6 6.11 does
+not do this.
 
-Every emit in the window goes through :func:`emit`, which checks once, at import, whether
-this PySide6 has the fault (by measuring ``True``'s reference count around one emit) and
-then gives back the missing reference after each emit. On a fixed PySide6 it is a plain call.
+CPython 3.12 and later make these singletons immortal by design; :func:`guard_singletons`
+gives them the same protection on 3.11 by adding a very large number to their reference
+counts once, so a lost reference can never bring them to zero. Nothing else changes: they
+are never freed in a correct program anyway. :mod:`netcore_desktop.ui` calls it on import.
 """
 
 from __future__ import annotations
@@ -17,41 +20,32 @@ import logging
 import sys
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
-
 log = logging.getLogger(__name__)
 
+#: Added to the reference counts of None, True and False (far beyond any loss).
+_MARGIN = 1 << 48
 
-class _Probe(QObject):
-    fired = Signal()
-
-
-def _emit_drops_a_reference() -> bool:
-    probe = _Probe()
-    rounds = 16
-    before = sys.getrefcount(True)
-    for _ in range(rounds):
-        probe.fired.emit()
-    lost = before - sys.getrefcount(True)
-    return lost >= rounds
+_guarded = False
 
 
-#: Whether this PySide6 loses a reference to the result of every emit.
-EMIT_DROPS_REFERENCE = _emit_drops_a_reference()
-if EMIT_DROPS_REFERENCE:
-    log.info("PySide6 emit() reference fault detected; compensating")
-    # Give back what the probe took.
-    for _ in range(16):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+def guard_singletons() -> bool:
+    """Make ``None``, ``True`` and ``False`` impossible to free (CPython < 3.12 only).
 
-_incref = ctypes.pythonapi.Py_IncRef
-_incref.argtypes = [ctypes.py_object]
-_incref.restype = None
+    Returns whether the guard was applied (now or before). Safe to call repeatedly.
+    """
+    global _guarded
+    if _guarded:
+        return True
+    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
+        return False  # already immortal there
+    for singleton in (None, True, False):
+        count = ctypes.c_ssize_t.from_address(id(singleton))
+        count.value += _MARGIN
+    _guarded = True
+    return True
 
 
-def emit(signal: SignalInstance, *args: Any) -> None:
-    """``signal.emit(*args)``, without the reference fault of PySide6 6.12.0."""
-    # The stubs say emit() returns None; at run time it returns a bool.
-    result: object = signal.emit(*args)  # type: ignore[func-returns-value]
-    if EMIT_DROPS_REFERENCE and result is not None:
-        _incref(result)
+def emit(signal: Any, *args: Any) -> None:
+    """``signal.emit(*args)``; the reference ``emit()`` loses is covered by the guard."""
+    guard_singletons()
+    signal.emit(*args)

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
+import netcore_desktop.ui  # noqa: F401  (guards None/True/False against PySide6 6.12.0)
+
 # QtWebEngine must be set up before the QApplication exists (pytest-qt creates it later).
 QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 import PySide6.QtWebEngineWidgets  # noqa: E402, F401
