@@ -102,6 +102,10 @@ class SupportTools(QObject):
         self.browser = HistoryBrowser(self.tasks, self.search_tasks)
         self.jobs: dict[int, BulkJobWindow] = {}
         self._shut = False
+        self._ask_timer = QTimer(self)
+        self._ask_timer.setSingleShot(True)
+        self._ask_timer.setInterval(300)
+        self._ask_timer.timeout.connect(self._check_unfinished)
 
         self.dock = QDockWidget(self.tr("History"), window)
         self.dock.setObjectName("historyDock")
@@ -259,8 +263,9 @@ class SupportTools(QObject):
             open_profiles()
 
     def _on_window_ready(self) -> None:
-        # Ask a moment after the window shows, so it is on screen behind the question.
-        QTimer.singleShot(300, self._check_unfinished)
+        # Ask a moment after the window shows, so it is on screen behind the question. The
+        # timer is this object's child: it dies with it if the window closes first.
+        self._ask_timer.start()
 
     def _check_unfinished(self) -> None:
         if not self._shut:
@@ -301,6 +306,7 @@ class SupportTools(QObject):
         if self._shut:
             return
         self._shut = True
+        self._ask_timer.stop()
         for window in self.jobs.values():
             try:
                 window.panel.shutdown()
