@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netcore_desktop.ui.common import icon, named, with_shortcut
+from netcore_desktop.ui.common import icon, named, tr, with_shortcut
 from netcore_desktop.ui.log_model import COLUMNS, ENTRY_ROLE, LogFilterModel, ResponseLogModel
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.send_worker import LogEntry
@@ -49,22 +49,29 @@ def _pretty(text: str) -> str:
 
 def describe_entry(entry: LogEntry) -> str:
     """The details pane's text for ``entry``: request (key masked), answer, field errors."""
+
+    def t(text: str) -> str:
+        return tr("ResponseLogView", text)
+
     lines: list[str] = []
     status = str(entry.status_code) if entry.status_code is not None else "—"
     lines.append(f"{entry.time:%Y-%m-%d %H:%M:%S %z}  ·  {entry.profile}  ·  {entry.outcome}")
     lines.append(entry.meaning)
     if entry.message_id:
-        lines.append(f"Message id: {entry.message_id}")
+        lines.append(t("Message id: {id}").format(id=entry.message_id))
     if entry.tokens:
-        lines.append("Correlation token(s): " + ", ".join(entry.tokens))
+        lines.append(t("Correlation token(s): {tokens}").format(tokens=", ".join(entry.tokens)))
     if entry.attempt_id is not None:
-        tries = f", {entry.attempts} tries" if entry.attempts > 1 else ""
-        lines.append(f"History attempt #{entry.attempt_id}{tries}")
+        if entry.attempts > 1:
+            lines.append(t("History attempt #{id}, {n} tries").format(
+                id=entry.attempt_id, n=entry.attempts))
+        else:
+            lines.append(t("History attempt #{id}").format(id=entry.attempt_id))
     lines.append("")
-    lines.append("── Request ──")
+    lines.append(t("── Request ──"))
     request = entry.request
     if request is None:
-        lines.append(f"(no request was made)  {entry.endpoint}")
+        lines.append(t("(no request was made)") + f"  {entry.endpoint}")
     else:
         lines.append(f"{request.method} {request.url}")
         for name, value in request.headers:
@@ -73,14 +80,14 @@ def describe_entry(entry: LogEntry) -> str:
         if request.body_bytes:
             lines.append(_pretty(request.body_bytes.decode("utf-8", "replace")))
         else:
-            lines.append("(body no longer kept in memory: see the history)")
+            lines.append(t("(body no longer kept in memory: see the history)"))
     lines.append("")
-    lines.append(f"── Response: HTTP {status} ──")
+    lines.append(t("── Response: HTTP {status} ──").format(status=status))
     if entry.errors:
         for field, message in entry.errors:
             lines.append(f"• {field}: {message}" if field else f"• {message}")
         lines.append("")
-    lines.append(_pretty(entry.response_body) if entry.response_body else "(no body)")
+    lines.append(_pretty(entry.response_body) if entry.response_body else t("(no body)"))
     return "\n".join(lines) + "\n"
 
 
