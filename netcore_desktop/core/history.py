@@ -19,7 +19,9 @@ changed.
 
 Free-text search uses an FTS5 index over subject, recipients, message id, correlation
 tokens, tags and the body text; each typed word is a prefix query, so search-as-you-type
-works from the first letter. Secrets never reach the file: callers pass payloads without
+works from the first letter. Message ids of letters and digits (Netcore's) are matched
+through the attempts table's own index instead, so that storing the answer to a send does
+not re-index its whole message. Secrets never reach the file: callers pass payloads without
 keys, and everything stored also goes through :func:`netcore_desktop.core.secrets.redact`.
 
 Threads: each thread gets its own connection, so the window's worker thread and a bulk
@@ -34,6 +36,7 @@ import logging
 import re
 import sqlite3
 import threading
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -629,6 +632,39 @@ def _prefix_range(value: str) -> tuple[str, str]:
     return value, value + _TOP
 
 
+#: A message id of ASCII letters and digits in one case, such as Netcore's 32 hex digits: the
+#: text index reads it as one word, so a typed word matches it exactly when the word's one
+#: token starts it (case aside). Such ids are found through attempts.message_id and its
+#: index (see History._id_matches); any other id (an SMTP Message-ID) is in the text index.
+_SIMPLE_ID: Final = re.compile(r"[0-9a-z]+|[0-9A-Z]+")
+
+
+def _id_key(word: str) -> str | None:
+    """What a simple message id must start with (lower-cased) to match ``word``, if anything.
+
+    The text index reads ``word`` as its runs of letters and digits; a phrase of one run
+    matches a one-word id that starts with it, a phrase of several runs matches none. A word
+    with a letter, digit or mark outside ASCII is left to the text index: it could only
+    match an ASCII id through the index's folding of accents ("é" read as "e"), which
+    nobody types into a message id.
+    """
+    runs: list[str] = []
+    run = ""
+    for ch in word:
+        if ch.isascii():
+            if ch.isalnum():
+                run += ch.lower()
+                continue
+        elif unicodedata.category(ch)[0] in "LNM" or unicodedata.category(ch) == "Co":
+            return None
+        if run:  # a separator ends a run
+            runs.append(run)
+            run = ""
+    if run:
+        runs.append(run)
+    return runs[0] if len(runs) == 1 else None
+
+
 # --- the store -------------------------------------------------------------------------------
 
 
@@ -996,8 +1032,14 @@ class History:
             )
             if cursor.rowcount == 0:
                 raise KeyError(attempt_id)
+            # Changing one column of a text index entry re-indexes the whole entry, which
+            # cost as much as indexing the message in the first place. A simple id (see
+            # _SIMPLE_ID) is found through attempts.message_id instead, so the entry is only
+            # rewritten for other ids; the WHERE leaves it alone when it already holds that.
+            indexed = "" if _SIMPLE_ID.fullmatch(message_id) else message_id
             conn.execute(
-                "UPDATE attempts_fts SET message_id = ? WHERE rowid = ?", (message_id, attempt_id)
+                "UPDATE attempts_fts SET message_id = ? WHERE rowid = ? AND message_id <> ?",
+                (indexed, attempt_id, indexed),
             )
 
     # --- reading -------------------------------------------------------------------------
@@ -1163,8 +1205,88 @@ class History:
                 " ORDER BY a.id DESC LIMIT ? OFFSET ?"
             )
             args = [*params, limit, offset]
-        rows = self._conn().execute(sql, args).fetchall()
-        return [self._entry(row) for row in rows]
+        conn = self._conn()
+        found = self._id_matches(conn, text, subject, clauses, params) if match else []
+        if not found:
+            rows = conn.execute(sql, args).fetchall()
+            return [self._entry(row) for row in rows]
+        # Some attempts are found through their message id: the page is cut from both lists
+        # together, each taken as far as the end of the page.
+        args[-2:] = [limit + offset, 0]
+        by_id = {row[0]: row for row in conn.execute(sql, args).fetchall()}
+        page = sorted(set(by_id) | set(found[: limit + offset]), reverse=True)
+        page = page[offset : offset + limit]
+        missing = [i for i in page if i not in by_id]
+        if missing:
+            for row in conn.execute(
+                f"SELECT {_ENTRY_COLUMNS_A} FROM attempts a"
+                " WHERE a.id IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),),
+            ):
+                by_id[row[0]] = row
+        return [self._entry(by_id[i]) for i in page]
+
+    def _id_matches(
+        self,
+        conn: sqlite3.Connection,
+        text: str,
+        subject: str | None,
+        clauses: Sequence[str],
+        params: Sequence[Any],
+    ) -> list[int]:
+        """Attempts matching ``text`` only thanks to a simple message id, newest first.
+
+        The text index has every word of an attempt but its simple message id (see
+        :data:`_SIMPLE_ID`); an attempt matches when every word matches its indexed text
+        or its message id. The candidates are the attempts whose id starts with a word (a
+        range on the message id index); the words their id does not match are then looked
+        up in the text index, with ``subject``, and the other criteria applied last.
+        """
+        words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
+        keys = [_id_key(w) for w in words]
+        distinct = sorted({k for k in keys if k})
+        # Which keys each candidate's id starts with, one bit per key. Only simple ids are
+        # candidates (all letters in one case): other ids are in the text index already.
+        hits: dict[int, int] = {}
+        for bit, key in enumerate(distinct):
+            for start in {key, key.upper()}:
+                for (attempt_id,) in conn.execute(
+                    "SELECT id FROM attempts WHERE message_id <> ''"
+                    " AND message_id >= ? AND message_id < ?"
+                    " AND (message_id NOT GLOB '*[^0-9a-z]*'"
+                    " OR message_id NOT GLOB '*[^0-9A-Z]*')",
+                    _prefix_range(start),
+                ):
+                    hits[attempt_id] = hits.get(attempt_id, 0) | (1 << bit)
+        # Attempts grouped by the words their id leaves to the text index.
+        groups: dict[int, list[int]] = {}
+        for attempt_id, mask in hits.items():
+            groups.setdefault(mask, []).append(attempt_id)
+        subject_match = fts_query(subject or "", "subject")
+        where = "".join(f" AND {c}" for c in clauses)
+        found: list[int] = []
+        for mask, ids in groups.items():
+            rest = [
+                w for w, k in zip(words, keys, strict=True)
+                if not (k and mask >> distinct.index(k) & 1)
+            ]
+            needed = [q for q in [*(fts_query(w) for w in rest), subject_match] if q]
+            if not needed and not clauses:
+                found.extend(ids)
+                continue
+            # The candidates drive the join (CROSS JOIN): the planner otherwise walked the
+            # text index's matches, many more on a short word.
+            sql = "SELECT a.id FROM json_each(?) j CROSS JOIN attempts a ON a.id = j.value WHERE 1"
+            args: list[Any] = [json.dumps(ids)]
+            if needed:
+                sql += (
+                    " AND j.value IN (SELECT rowid FROM attempts_fts WHERE attempts_fts MATCH ?"
+                    " AND rowid BETWEEN ? AND ?)"
+                )
+                args += [" AND ".join(needed), min(ids), max(ids)]
+            found.extend(r for (r,) in conn.execute(sql + where, [*args, *params]))
+        found.sort(reverse=True)
+        return found
 
     def count(
         self,
@@ -1197,7 +1319,17 @@ class History:
         else:
             sql = f"SELECT count(*) FROM attempts a WHERE 1{where}"
             args = params
-        return int(self._conn().execute(sql, args).fetchone()[0])
+        conn = self._conn()
+        total = int(conn.execute(sql, args).fetchone()[0])
+        found = self._id_matches(conn, text, subject, clauses, params) if match else []
+        if found:
+            # Those the text index matched as well are counted already.
+            total += conn.execute(
+                "SELECT count(*) FROM json_each(?) WHERE value NOT IN (SELECT rowid FROM"
+                " attempts_fts WHERE attempts_fts MATCH ? AND rowid BETWEEN ? AND ?)",
+                (json.dumps(found), match, found[-1], found[0]),
+            ).fetchone()[0]
+        return total
 
     def resends_of(self, attempt_id: int) -> list[HistoryEntry]:
         """Attempts that resent ``attempt_id`` directly, oldest first."""
