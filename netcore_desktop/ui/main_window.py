@@ -1081,6 +1081,7 @@ class MainWindow(QMainWindow):
         self._load_profiles(self._wanted_profile)
         self.form.set_live()
         self.preview.create_web_view()
+        self._add_support_tools()
         self.preview.set_allow_remote(self.controller.allow_remote_images)
         if self._profile_error:
             QMessageBox.warning(self, self.tr("Profiles"), self._profile_error)
@@ -1099,6 +1100,31 @@ class MainWindow(QMainWindow):
         # collector's reach keeps full collections (which pause every thread) short.
         gc.collect()
         gc.freeze()
+
+    def _add_support_tools(self) -> None:
+        """The history dock, CSV import and bulk jobs (after the first paint: they load the
+        history browser and its threads, which the first paint does not need)."""
+        try:
+            from netcore_desktop.ui.support import SupportTools
+        except ImportError:  # a trimmed build without the support tools
+            log.info("support tools not available")
+            return
+        try:
+            self.support = SupportTools(self)
+        except Exception:  # the window must work without them
+            log.exception("the support tools could not start")
+            return
+        # Tabbing a second dock beside the log resets the dock area's height.
+        self.resizeDocks([self.log_dock], [210], Qt.Orientation.Vertical)
+
+    def load_draft(self, draft: Draft) -> bool:
+        """Open ``draft`` as the new draft (asks first when the current one has changes)."""
+        if not self._confirm_discard():
+            return False
+        self.controller.load(draft)
+        self._saved_draft = None
+        self._update_title()
+        return True
 
     def _emit_ready(self) -> None:
         emit(self.ready)
@@ -1155,6 +1181,12 @@ class MainWindow(QMainWindow):
                 step()
             except Exception:
                 log.exception("shutting down %s failed", step)
+        support = getattr(self, "support", None)
+        if support is not None:
+            try:
+                support.shutdown()
+            except Exception:
+                log.exception("stopping the support tools failed")
         stopped = self.worker.shutdown()
         renderer = self.preview.renderer
         cleanup = getattr(renderer, "cleanup", None)

@@ -187,16 +187,22 @@ class SendWorker(QObject):
         self._waiting: dict[int, tuple[SendJob, Prepared]] = {}
         self._sandbox: EmbeddedSandbox | None = None
         self._lock = threading.Lock()
+        self._secrets_lock = threading.Lock()
 
     # --- owned resources (created in the worker thread on first use) ----------------------
 
     def secrets(self) -> SecretStore:
-        """The keyring wrapper (its creation talks to D-Bus, hence here)."""
-        if self._secrets is None:
-            from netcore_desktop.core.secrets import SecretStore
+        """The keyring wrapper (its creation talks to D-Bus, hence in a worker thread).
 
-            self._secrets = SecretStore()
-        return self._secrets
+        Thread-safe: the support tools' worker shares this one store, so a key kept for this
+        session only is known to both.
+        """
+        with self._secrets_lock:
+            if self._secrets is None:
+                from netcore_desktop.core.secrets import SecretStore
+
+                self._secrets = SecretStore()
+            return self._secrets
 
     def history(self) -> History:
         """The SQLite history."""
