@@ -503,7 +503,14 @@ def _redaction_needed(text: str) -> bool:
     text. ``False`` therefore means redacting every string would change nothing, and the
     walk over every string can be skipped.
     """
-    if _CREDENTIAL_WORDS.search(text):
+    if text.isascii():
+        # The same test, several times faster: in ASCII text, matching without regard to
+        # case is plain lower-casing (the look-alikes the pattern also accepts, such as the
+        # Kelvin sign for "k", are not ASCII).
+        low = text.lower()
+        if "authorization" in low or any(w in low for w in ("apikey", "api_key", "api-key")):
+            return True
+    elif _CREDENTIAL_WORDS.search(text):
         return True
     return any(form in text for form in _secret_forms(known_secrets()))
 

@@ -99,6 +99,7 @@ CASES = {
     "escaped password": (f"Debug notes: the password is {PASSWORD}.", PASSWORD),
     "key": (f"Debug notes: the key is {KEY}.", KEY),
     "bearer header": ("Sent with authorization: BEARER pasted-abc123", "pasted-abc123"),
+    "api key header": ("Sent with X-API-Key: pasted-k3y999", "pasted-k3y999"),
     "api key with a Kelvin sign": ("Config: API_\u212aEY=pasted-xyz789", "pasted-xyz789"),
 }
 
