@@ -111,12 +111,15 @@ def run_app(sandbox: bool = False, profile: str | None = None) -> int:
     from netcore_desktop.ui.send_worker import SANDBOX_PROFILE
     from netcore_desktop.ui.style import ThemeFollower
 
-    ThemeFollower(app)
     window = MainWindow(
         profile_name=profile or (SANDBOX_PROFILE if sandbox else None),
         start_sandbox=sandbox,
         use_sample_draft=sandbox,
     )
+    # The style sheet is set once the window is built and before it is shown: every widget
+    # is then polished once (~8 ms), not again each time the building moves it to a new
+    # parent (~35 ms with the sheet already in place). The first paint has the sheet.
+    ThemeFollower(app)
     app.aboutToQuit.connect(window.shutdown)
     bench_mode = os.environ.get(BENCH_ENV, "")
     if bench_mode:

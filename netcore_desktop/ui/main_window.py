@@ -202,7 +202,6 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect()
-        self.worker.start_up()
 
         # --- state ------------------------------------------------------------------------
         # Profiles are read right after the first paint (reading them loads the address
@@ -1078,6 +1077,9 @@ class MainWindow(QMainWindow):
         if self._shut or self._started_up:
             return
         self._started_up = True
+        # The worker opens the keyring and the history now, not while the window is being
+        # built: its imports would compete with the first paint for the interpreter lock.
+        self.worker.start_up()
         self._load_profiles(self._wanted_profile)
         self.form.set_live()
         self.preview.create_web_view()
