@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: Request and response bodies longer than this are shown cut (the copy buttons use all).
 _SHOW_LIMIT = 200_000
+#: While sends finish in a burst, the newest row is selected (and its details laid out) at
+#: most once per this interval; a lone send is still selected at once.
+SELECT_NEWEST_MS = 150
 
 
 def _pretty(text: str) -> str:
@@ -186,6 +189,18 @@ class ResponseLogView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.splitter, 1)
 
+        self._select_timer = QTimer(self)
+        self._select_timer.setSingleShot(True)
+        self._select_timer.setInterval(SELECT_NEWEST_MS)
+        self._select_timer.timeout.connect(self._on_select_due)
+        self._select_pending = False
+        # Rows arriving in a burst repaint the table at most once per interval (painting it
+        # after every row is most of the window's work while a hundred sends finish).
+        self._paint_timer = QTimer(self)
+        self._paint_timer.setSingleShot(True)
+        self._paint_timer.setInterval(SELECT_NEWEST_MS)
+        self._paint_timer.timeout.connect(self._on_paint_due)
+        model.rowsInserted.connect(self._on_rows_inserted)
         self.filter.textChanged.connect(self._on_filter)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.copy_curl.clicked.connect(self._copy_curl)
@@ -222,9 +237,33 @@ class ResponseLogView(QWidget):
         return entry if isinstance(entry, LogEntry) else None
 
     def select_newest(self) -> None:
-        """Select the top row (after a send)."""
+        """Select the top row (after a send); in a burst of sends, the latest one shortly.
+
+        Showing a row's details lays out its request and answer on this thread (several ms
+        each); a hundred sends finishing within a second would otherwise stall the window.
+        """
+        if self._select_timer.isActive():
+            self._select_pending = True
+            return
+        self._select_pending = False
         if self.proxy.rowCount():
             self.table.selectRow(0)
+        self._select_timer.start()
+
+    def _on_rows_inserted(self, *_args: object) -> None:
+        if self._paint_timer.isActive():
+            self.table.setUpdatesEnabled(False)
+        else:
+            self._paint_timer.start()
+
+    def _on_paint_due(self) -> None:
+        if not self.table.updatesEnabled():
+            self.table.setUpdatesEnabled(True)  # one repaint with every row since
+            self._paint_timer.start()
+
+    def _on_select_due(self) -> None:
+        if self._select_pending:
+            self.select_newest()
 
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         entry = self.selected_entry()

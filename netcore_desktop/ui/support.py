@@ -35,6 +35,9 @@ from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
 log = logging.getLogger(__name__)
 
+#: Longest wait between a send finishing and the history dock showing it.
+HISTORY_REFRESH_MS = 250
+
 
 def create_resend_job_task(ctx: SupportContext, attempt_ids: list[int]) -> int:
     """A bulk job resending history entries (all sent with one profile); returns its id."""
@@ -106,6 +109,13 @@ class SupportTools(QObject):
         self._ask_timer.setSingleShot(True)
         self._ask_timer.setInterval(300)
         self._ask_timer.timeout.connect(self._check_unfinished)
+        # Sends can finish many times a second; the dock searches again at most once per
+        # interval instead of once per send (each search resets its table on this thread).
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(HISTORY_REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh_history)
+        self._history_stale = False
 
         self.dock = QDockWidget(self.tr("History"), window)
         self.dock.setObjectName("historyDock")
@@ -114,6 +124,7 @@ class SupportTools(QObject):
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                               | QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.visibilityChanged.connect(self._on_dock_visibility)
         log_dock = getattr(window, "log_dock", None)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         if log_dock is not None:
@@ -192,8 +203,25 @@ class SupportTools(QObject):
         self.dock.raise_()
         self.browser.focus_search()
 
+    def _history_on_screen(self) -> bool:
+        # A dock tabbed behind the response log still counts as visible to Qt; only a
+        # dock whose tab is showing has anything on screen.
+        return self.dock.isVisible() and not self.browser.visibleRegion().isEmpty()
+
     def _on_send_finished(self, _finished: object) -> None:
-        if self.dock.isVisible():
+        self._history_stale = True
+        if self._history_on_screen() and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_dock_visibility(self, visible: bool) -> None:
+        if visible and self._history_stale and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _refresh_history(self) -> None:
+        if self._shut or not self.dock.isVisible():
+            return
+        if self._history_on_screen():
+            self._history_stale = False
             self.browser.refresh()
 
     def _open_draft(self, draft: Any) -> None:
@@ -307,6 +335,7 @@ class SupportTools(QObject):
             return
         self._shut = True
         self._ask_timer.stop()
+        self._refresh_timer.stop()
         for window in self.jobs.values():
             try:
                 window.panel.shutdown()
