@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,14 @@ TEMPLATE = Draft(
 
 
 def _answer_box(button: str, seen: list[str]) -> Callable[[], None]:
-    """Click ``button`` on the next modal message box, keeping its text in ``seen``."""
+    """Click ``button`` on the next modal message box (within 10 s), keeping its text."""
+    deadline = time.monotonic() + 10
 
     def click() -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
+            if time.monotonic() < deadline:
+                QTimer.singleShot(20, click)
             return
         seen.append(box.text())
         for candidate in box.buttons():

@@ -8,6 +8,7 @@ land in the sandbox and in the history, linked to the original.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,12 +89,14 @@ def _page_text(qtbot: Any, browser: HistoryBrowser) -> str:
 
 
 def _answer_box(qtbot: Any, button: str, seen: list[str]) -> Callable[[], None]:
-    """Click ``button`` on the next modal message box, keeping its text in ``seen``."""
+    """Click ``button`` on the next modal message box (within 10 s), keeping its text."""
+    deadline = time.monotonic() + 10
 
     def click() -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
+            if time.monotonic() < deadline:
+                QTimer.singleShot(20, click)
             return
         seen.append(box.text())
         for candidate in box.buttons():
@@ -228,3 +231,47 @@ def test_cancelling_a_resend_sends_nothing(
         browser.act_resend.trigger()
     assert "already got it once" in seen[0]
     assert len(sandbox.messages()) == before
+
+
+def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log(
+    qtbot: Any, make_window: Any, sent: dict[str, int], sandbox: EmbeddedSandbox
+) -> None:
+    window = make_window()
+    qtbot.waitUntil(lambda: getattr(window, "support", None) is not None, timeout=WAIT)
+    support = window.support
+    # A "History" tab beside the response log, and a History menu before Settings.
+    qtbot.waitUntil(lambda: support.dock in window.tabifiedDockWidgets(window.log_dock),
+                    timeout=WAIT)
+    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert titles.index("History") == titles.index("Settings") - 1
+    assert "Ctrl+H" in support.act_history.toolTip()
+    support.act_history.trigger()
+    browser = support.browser
+    assert support.dock.isVisible() and browser.search.hasFocus()
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
+
+    # A resend from the browser shows in the window's response log like any send.
+    with qtbot.waitSignal(browser.entry_shown, timeout=WAIT):
+        browser.select_entry(sent["bob@example.org"])
+    seen: list[str] = []
+    QTimer.singleShot(0, _answer_box(qtbot, "Resend", seen))
+    with qtbot.waitSignal(browser.resent, timeout=WAIT) as resent:
+        browser.act_resend.trigger()
+    assert window.log_model.rowCount() == 1
+    assert window.log_model.entry(0).recipients == ("bob@example.org",)
+    assert window.log_model.entry(0).status_code == 200
+
+    # "Open as new draft" puts the (newly selected) resent message into the compose form.
+    new_id = resent.args[0].attempt_id
+    qtbot.waitUntil(lambda: browser._details is not None and browser._details.row.id == new_id,
+                    timeout=WAIT)
+    asked: list[str] = []
+    # The window asks before replacing a draft with changes (the sender defaults count).
+    QTimer.singleShot(0, _answer_box(qtbot, "Yes", asked))
+    with qtbot.waitSignal(browser.open_draft_requested, timeout=WAIT):
+        browser.act_open_draft.trigger()
+    qtbot.waitUntil(
+        lambda: window.controller.draft.subject == "Your order [%ORDER%], [%NAME%]",
+        timeout=WAIT,
+    )
+    assert window.controller.draft.envelopes[0].to[0].email == "bob@example.org"
