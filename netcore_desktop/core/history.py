@@ -36,6 +36,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -262,6 +263,25 @@ CREATE TABLE job_rows (
 CREATE INDEX job_rows_state ON job_rows(job_id, state, row);
 CREATE INDEX job_rows_token ON job_rows(token);
 """
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """Put the file in WAL mode and return the mode it is in.
+
+    Switching a new file to WAL needs a moment of exclusive access, and SQLite answers
+    "database is locked" at once (without its busy handler) when another process is doing
+    the same: two processes opening a new history together. Waiting briefly is enough.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _migrate_1(conn: sqlite3.Connection) -> None:
@@ -717,7 +737,7 @@ class History:
                 # Only takes effect on a new, empty file (before WAL is switched on): stored
                 # messages of 2-4 KB waste half of every 4 KB page.
                 conn.execute("PRAGMA page_size = 8192")
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = _switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     log.warning("History %s is in %s mode, not WAL.", self.path, mode)
                 conn.execute("PRAGMA synchronous = NORMAL")
