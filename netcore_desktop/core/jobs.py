@@ -21,8 +21,9 @@ A process killed at any point leaves each row either ``pending`` (never sent), f
 whose attempt was recorded into ``unknown``: they are never sent again unless the person
 says so (:meth:`JobStore.resolve_unknown`), or the service's delivery events show they
 arrived (:func:`reconcile_unknown`). A ``sending`` row with no recorded attempt never went
-out (step 3 records before sending) and simply waits again. Resuming only ever claims ``pending`` rows, and a claim is a
-single ``UPDATE … RETURNING``, so no row can be sent twice, even by two processes.
+out (step 3 records before sending) and simply waits again. Resuming only ever claims
+``pending`` rows, and a claim is a single ``UPDATE … RETURNING``, so no row can be sent
+twice, even by two processes.
 
 :class:`JobRunner` sends a job with N worker threads sharing one keep-alive HTTP client
 (the service's), an optional rate limit, pause/resume/cancel, extra backoff when the service
