@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from netcore_desktop.ui.common import icon, named
+from netcore_desktop.ui.common import icon, named, repolish
 from netcore_desktop.ui.qt_compat import emit
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ class ChecksView(QWidget):
             state = "ok"
         self.summary.setText(text)
         self.summary.setProperty("state", state)
-        self.summary.style().unpolish(self.summary)
-        self.summary.style().polish(self.summary)
+        repolish(self.summary)
 
     def _activate(self, item: QListWidgetItem) -> None:
         from netcore_desktop.core.checks import Problem, parse_field

@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 
 from netcore_desktop.core.message import Address, BodyFormat, Draft
 from netcore_desktop.ui.addresses import ParsedAddress, format_address_list, parse_address_list
-from netcore_desktop.ui.common import human_size, icon, named, with_shortcut
+from netcore_desktop.ui.common import human_size, icon, named, repolish, with_shortcut
 from netcore_desktop.ui.compose_controller import TRACKING_KEYS, ComposeController
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.recipients_model import EMAIL_COLUMN, RecipientsModel
@@ -801,8 +801,7 @@ class ComposeForm(QWidget):
             label.setText(text)
             label.setVisible(True)
             edit.setProperty("invalid", True)
-        edit.style().unpolish(edit)
-        edit.style().polish(edit)
+        repolish(edit)
 
     # --- jumping to a field --------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ from netcore_desktop.core.message import (
 )
 from netcore_desktop.ui.autosave import Autosaver, _write_atomically
 from netcore_desktop.ui.checks_view import ChecksView
-from netcore_desktop.ui.common import icon, named, resources_dir, with_shortcut
+from netcore_desktop.ui.common import icon, named, repolish, resources_dir, with_shortcut
 from netcore_desktop.ui.compose_controller import ComposeController
 from netcore_desktop.ui.compose_form import ComposeForm
 from netcore_desktop.ui.log_model import ResponseLogModel
@@ -550,8 +550,7 @@ class MainWindow(QMainWindow):
             )
             if profile.is_sandbox and self._started_up:
                 self._ensure_sandbox()
-        self.badge.style().unpolish(self.badge)
-        self.badge.style().polish(self.badge)
+        repolish(self.badge)
         emit(self.profile_changed, profile.name if profile else "")
         self._request_render(immediate=True)
 
@@ -604,8 +603,7 @@ class MainWindow(QMainWindow):
                 status.message or self.tr("· no key stored: open Profiles to add it")
             )
             self.key_label.setProperty("state", "missing")
-        self.key_label.style().unpolish(self.key_label)
-        self.key_label.style().polish(self.key_label)
+        repolish(self.key_label)
 
     def _on_secrets_ready(self, status: SecretsStatus) -> None:
         # The worker has imported the keyring module by now, so this costs nothing; keys
@@ -951,8 +949,7 @@ class MainWindow(QMainWindow):
             self.send_button.setToolTip(self.act_send.toolTip())
             self.send_button.setAccessibleName(self.tr("Send"))
         self.send_button.setProperty("sending", sending)
-        self.send_button.style().unpolish(self.send_button)
-        self.send_button.style().polish(self.send_button)
+        repolish(self.send_button)
         self.test_button.setEnabled(not sending)
         self.act_send_test.setEnabled(not sending)
         self.act_cancel.setEnabled(sending)
