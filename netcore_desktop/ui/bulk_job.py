@@ -38,7 +38,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -73,7 +73,7 @@ from netcore_desktop.core.jobs import (
     RowState,
 )
 from netcore_desktop.core.profiles import Profile
-from netcore_desktop.ui.common import icon, named, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -745,16 +745,7 @@ class BulkJobPanel(QWidget):
 
     def _action(self, name: str, text: str, shortcut: str, tip: str, icon_name: str = ""
                 ) -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if icon_name:
-            action.setIcon(icon(icon_name))
-        action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(with_shortcut(tip, shortcut))
-        action.setStatusTip(tip)
-        self.addAction(action)
-        return action
+        return panel_action(self, name, text, shortcut, tip, icon_name)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Create the preview's web view once the panel is on screen."""

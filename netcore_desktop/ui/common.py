@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import QCoreApplication
-from PySide6.QtGui import QIcon, QKeySequence
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QWidget
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,26 @@ def with_shortcut(text: str, shortcut: QKeySequence | str) -> str:
     seq = shortcut if isinstance(shortcut, QKeySequence) else QKeySequence(shortcut)
     native = seq.toString(QKeySequence.SequenceFormat.NativeText)
     return f"{text} ({native})" if native else text
+
+
+def panel_action(
+    owner: QWidget, name: str, text: str, shortcut: str, tip: str, icon_name: str = ""
+) -> QAction:
+    """An action of a panel, added to ``owner``, with its shortcut listed in its tooltip.
+
+    The shortcut works only while focus is inside ``owner``, so panels docked in the main
+    window never steal the compose form's shortcuts.
+    """
+    action = QAction(text, owner)
+    action.setObjectName(name)
+    if icon_name:
+        action.setIcon(icon(icon_name))
+    action.setShortcut(QKeySequence(shortcut))
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    action.setToolTip(with_shortcut(tip, shortcut))
+    action.setStatusTip(tip)
+    owner.addAction(action)
+    return action
 
 
 def tr(context: str, text: str) -> str:

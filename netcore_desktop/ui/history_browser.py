@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from netcore_desktop.core.message import Draft
-from netcore_desktop.ui.common import icon, named, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -892,17 +892,7 @@ class HistoryBrowser(QWidget):
 
     def _action(self, name: str, text: str, shortcut: str, tip: str, icon_name: str = ""
                 ) -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if icon_name:
-            action.setIcon(icon(icon_name))
-        action.setShortcut(QKeySequence(shortcut))
-        # Only while the browser has focus: the compose window uses its own shortcuts.
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(with_shortcut(tip, shortcut))
-        action.setStatusTip(tip)
-        self.addAction(action)
-        return action
+        return panel_action(self, name, text, shortcut, tip, icon_name)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Create the preview's web view and run the first search when first shown."""
