@@ -19,7 +19,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDialog, QDockWidget, QMenu, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFrame,
+    QMenu,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from netcore_desktop.ui.bulk_job import (
     BulkJobPanel,
@@ -120,7 +129,15 @@ class SupportTools(QObject):
         self.dock = QDockWidget(self.tr("History"), window)
         self.dock.setObjectName("historyDock")
         self.dock.setAccessibleName(self.tr("History"))
-        self.dock.setWidget(self.browser)
+        # The browser's filters and details need more height than the log; scrolled inside
+        # the dock, they no longer force the bottom area (and so the log) to their height,
+        # which left the compose form's recipients table one row tall.
+        scroller = QScrollArea()
+        scroller.setObjectName("historyScroller")
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(self.browser)
+        self.dock.setWidget(scroller)
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                               | QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
