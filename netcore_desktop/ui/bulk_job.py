@@ -73,7 +73,7 @@ from netcore_desktop.core.jobs import (
     RowState,
 )
 from netcore_desktop.core.profiles import Profile
-from netcore_desktop.ui.common import named, panel_action, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -732,15 +732,12 @@ class BulkJobPanel(QWidget):
         self._speed_timer.setSingleShot(True)
         self._speed_timer.setInterval(300)
         self._speed_timer.timeout.connect(self._apply_speed)
-        previous: QWidget = self.start_button
-        tab_order: tuple[QWidget, ...] = (
-            self.pause_button, self.resume_button, self.cancel_button, self.retry_button,
-            self.concurrency, self.rate, self.save_button, self.filter, self.table,
-            self.prev_button, self.next_button, self.next_flagged_button, self.preview,
+        set_tab_order(
+            self.start_button, self.pause_button, self.resume_button, self.cancel_button,
+            self.retry_button, self.concurrency, self.rate, self.save_button, self.filter,
+            self.table, self.prev_button, self.next_button, self.next_flagged_button,
+            self.preview,
         )
-        for stop in tab_order:
-            QWidget.setTabOrder(previous, stop)
-            previous = stop
         self._update_controls()
 
     def _action(self, name: str, text: str, shortcut: str, tip: str, icon_name: str = ""

@@ -8,6 +8,7 @@ folder of the source tree, or in ``netcore_desktop/resources`` when installed fr
 
 from __future__ import annotations
 
+import itertools
 import logging
 from functools import cache
 from pathlib import Path
@@ -71,6 +72,12 @@ def panel_action(
     action.setStatusTip(tip)
     owner.addAction(action)
     return action
+
+
+def set_tab_order(*widgets: QWidget) -> None:
+    """Make Tab move through ``widgets`` in the order given."""
+    for first, second in itertools.pairwise(widgets):
+        QWidget.setTabOrder(first, second)
 
 
 def tr(context: str, text: str) -> str:

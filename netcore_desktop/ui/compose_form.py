@@ -8,7 +8,6 @@ is what the checks list calls to jump to the field a problem names.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,7 +53,14 @@ from PySide6.QtWidgets import (
 
 from netcore_desktop.core.message import Address, BodyFormat, Draft
 from netcore_desktop.ui.addresses import ParsedAddress, format_address_list, parse_address_list
-from netcore_desktop.ui.common import human_size, icon, named, repolish, with_shortcut
+from netcore_desktop.ui.common import (
+    human_size,
+    icon,
+    named,
+    repolish,
+    set_tab_order,
+    with_shortcut,
+)
 from netcore_desktop.ui.compose_controller import TRACKING_KEYS, ComposeController
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.recipients_model import EMAIL_COLUMN, RecipientsModel
@@ -568,16 +574,14 @@ class ComposeForm(QWidget):
         shortcut.activated.connect(self.choose_attachments)
 
     def _set_tab_order(self) -> None:
-        chain: list[QWidget] = [
+        set_tab_order(
             self.sender_email, self.sender_name, self.to_edit, self.cc_edit, self.bcc_edit,
             self.reply_to, self.subject, self.body_format, self.body, self.tabs,
             self.recipients_table, self.add_row_button, self.remove_row_button,
             self.attachments, self.attach_button, self.remove_attachment_button,
             self.tags, *self.tracking.values(), self.ippool, self.priority,
             self.schedule_enabled, self.schedule, self.template_id, self.amp,
-        ]
-        for first, second in itertools.pairwise(chain):
-            QWidget.setTabOrder(first, second)
+        )
 
     # --- edits -> controller -------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from netcore_desktop.core.csv_import import (
     attribute_key,
 )
 from netcore_desktop.core.message import Draft
-from netcore_desktop.ui.common import named, with_shortcut
+from netcore_desktop.ui.common import named, set_tab_order, with_shortcut
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
@@ -275,12 +275,11 @@ class CsvImportDialog(QDialog):
         cancel.clicked.connect(self.reject)
         QShortcut(QKeySequence("Ctrl+O"), self).activated.connect(self.choose_file)
         QShortcut(QKeySequence("Ctrl+Return"), self).activated.connect(self.create_button.click)
-        previous: QWidget = self.choose_button
-        for stop in (self.encoding_button, self.email_column, self.name_column,
-                     self.attributes, self.result_tabs, self.skip_duplicates, self.concurrency,
-                     self.create_button, cancel):
-            QWidget.setTabOrder(previous, stop)
-            previous = stop
+        set_tab_order(
+            self.choose_button, self.encoding_button, self.email_column, self.name_column,
+            self.attributes, self.result_tabs, self.skip_duplicates, self.concurrency,
+            self.create_button, cancel,
+        )
 
     # --- reading ------------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from netcore_desktop.core.message import Draft
-from netcore_desktop.ui.common import named, panel_action, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -877,15 +877,12 @@ class HistoryBrowser(QWidget):
         self.addAction(toggle)
         QWidget.setTabOrder(self.search, self.filters_button)
         QWidget.setTabOrder(self.filters_button, self.recipient_filter)
-        previous: QWidget = self.recipient_filter
-        order: tuple[QWidget, ...] = (
-            self.subject_filter, self.message_id_filter, self.token_filter, self.tag_filter,
-            self.profile_filter, self.status_filter, self.date_check, self.date_from,
-            self.date_to, self.clear_filters_button, self.table, self.details_tabs,
+        set_tab_order(
+            self.recipient_filter, self.subject_filter, self.message_id_filter,
+            self.token_filter, self.tag_filter, self.profile_filter, self.status_filter,
+            self.date_check, self.date_from, self.date_to, self.clear_filters_button,
+            self.table, self.details_tabs,
         )
-        for widget in order:
-            QWidget.setTabOrder(previous, widget)
-            previous = widget
         self._update_actions()
 
     # --- building -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netcore_desktop.ui.common import icon, named, tr, with_shortcut
+from netcore_desktop.ui.common import icon, named, set_tab_order, tr, with_shortcut
 from netcore_desktop.ui.log_model import COLUMNS, ENTRY_ROLE, LogFilterModel, ResponseLogModel
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.send_worker import LogEntry
@@ -209,11 +209,10 @@ class ResponseLogView(QWidget):
         model.rowsInserted.connect(self._update_count)
         model.rowsRemoved.connect(self._update_count)
         model.modelReset.connect(self._update_count)
-        QWidget.setTabOrder(self.filter, self.clear_button)
-        QWidget.setTabOrder(self.clear_button, self.table)
-        QWidget.setTabOrder(self.table, self.details)
-        QWidget.setTabOrder(self.details, self.copy_curl)
-        QWidget.setTabOrder(self.copy_curl, self.copy_python)
+        set_tab_order(
+            self.filter, self.clear_button, self.table, self.details, self.copy_curl,
+            self.copy_python,
+        )
         self._update_count()
 
     def _on_filter(self, text: str) -> None:
