@@ -11,15 +11,12 @@ from __future__ import annotations
 import csv
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
-from pytestqt.exceptions import TimeoutError as QtTimeoutError
+from PySide6.QtCore import QTimer
 
 from netcore_desktop.core.history import History
 from netcore_desktop.core.jobs import JobState, JobStore, NewRow, RowState, row_draft
@@ -30,6 +27,8 @@ from netcore_desktop.ui.bulk_job import BulkJobPanel, InterruptedJobsDialog, rec
 from netcore_desktop.ui.csv_import_dialog import CsvImportDialog
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
+from ._support import answer_box, dispose, page_text
+
 WAIT = 20000
 
 TEMPLATE = Draft(
@@ -39,32 +38,6 @@ TEMPLATE = Draft(
 )
 
 
-def _answer_box(button: str, seen: list[str]) -> Callable[[], None]:
-    """Click ``button`` on the next modal message box (within 10 s), keeping its text."""
-    deadline = time.monotonic() + 10
-
-    def click() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, click)
-            return
-        seen.append(box.text())
-        for candidate in box.buttons():
-            if candidate.text().replace("&", "") == button:
-                candidate.click()
-                return
-        raise AssertionError(f"no {button!r} button on {box.text()!r}")
-
-    return click
-
-
-def _dispose(widget: Any) -> None:
-    widget.shutdown()
-    widget.close()
-    widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    QCoreApplication.processEvents()
 
 
 @pytest.fixture
@@ -81,7 +54,7 @@ def panel(qtbot: Any, tasks: TaskRunner) -> Iterator[BulkJobPanel]:
     widget.show()
     qtbot.waitUntil(lambda: widget.preview.renderer is not None, timeout=WAIT)
     yield widget
-    _dispose(widget)
+    dispose(widget)
 
 
 def _make_job(profile: Profile, rows: list[NewRow], **kwargs: Any) -> int:
@@ -91,16 +64,6 @@ def _make_job(profile: Profile, rows: list[NewRow], **kwargs: Any) -> int:
     finally:
         history.close()
 
-
-def _page_text(qtbot: Any, panel: BulkJobPanel) -> str:
-    """The text the web preview shows now ("" when the page was busy loading)."""
-    found: list[str] = []
-    panel.preview.renderer.page.toPlainText(found.append)  # type: ignore[union-attr]
-    try:
-        qtbot.waitUntil(lambda: bool(found), timeout=2000)
-    except QtTimeoutError:
-        return ""  # a load in progress drops the callback: the caller asks again
-    return found[0]
 
 
 def test_the_csv_dialog_maps_columns_lists_bad_rows_and_duplicates_and_makes_a_job(
@@ -211,7 +174,7 @@ def test_a_bulk_job_steps_through_rows_then_its_progress_reaches_the_end(
                     timeout=WAIT)
     # Read the page only once row 2's frame has loaded (a read during a load is dropped).
     qtbot.waitUntil(lambda: panel.preview.shown_generation == 2, timeout=WAIT)
-    qtbot.waitUntil(lambda: "your code is C1." in _page_text(qtbot, panel), timeout=WAIT)
+    qtbot.waitUntil(lambda: "your code is C1." in page_text(qtbot, panel), timeout=WAIT)
     panel.act_next_flagged.trigger()
     qtbot.waitUntil(lambda: panel.preview.subject_label.text() == "Spring offer for Flo",
                     timeout=WAIT)
@@ -219,7 +182,7 @@ def test_a_bulk_job_steps_through_rows_then_its_progress_reaches_the_end(
 
     # Start asks first (credits, the flagged row); skipping it sends the other 39.
     seen: list[str] = []
-    QTimer.singleShot(0, _answer_box("Skip flagged rows and send", seen))
+    QTimer.singleShot(0, answer_box("Skip flagged rows and send", seen))
     panel.start_button.click()
     assert "Send 40 message(s)" in seen[0] and "40 credit(s)" in seen[0]
     assert "[%CODE%]" in seen[0]
@@ -316,7 +279,7 @@ def test_an_interrupted_job_is_offered_at_start_up_with_its_unknown_rows(
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):
         panel.leave_unknown_button.click()
     seen: list[str] = []
-    QTimer.singleShot(0, _answer_box("Send", seen))
+    QTimer.singleShot(0, answer_box("Send", seen))
     panel.resume_button.click()
     assert "Send 6 message(s)" in seen[0]
     qtbot.waitUntil(lambda: panel.last_progress is not None

@@ -8,14 +8,12 @@ land in the sandbox and in the history, linked to the original.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
-from pytestqt.exceptions import TimeoutError as QtTimeoutError
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
 from netcore_desktop.core.client import RetryPolicy
 from netcore_desktop.core.history import History, Outcome
@@ -25,6 +23,8 @@ from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.core.sending import SendService
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.history_browser import HistoryBrowser
+
+from ._support import answer_box, dispose, page_text
 
 WAIT = 15000
 FAST_RETRY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
@@ -66,46 +66,13 @@ def browser(qtbot: Any, sent: dict[str, int]) -> Iterator[HistoryBrowser]:
     widget.show()
     qtbot.waitUntil(lambda: widget.preview.renderer is not None, timeout=WAIT)
     yield widget
-    widget.shutdown()
-    widget.close()
-    widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    QCoreApplication.processEvents()
+    dispose(widget)
 
 
 def _shown(browser: HistoryBrowser) -> list[str]:
     return [browser.model.entry(r).recipients[0] for r in range(browser.model.rowCount())]
 
 
-def _page_text(qtbot: Any, browser: HistoryBrowser) -> str:
-    """The text the web preview shows now ("" when the page was busy loading)."""
-    found: list[str] = []
-    browser.preview.renderer.page.toPlainText(found.append)  # type: ignore[union-attr]
-    try:
-        qtbot.waitUntil(lambda: bool(found), timeout=2000)
-    except QtTimeoutError:
-        return ""  # a load in progress drops the callback: the caller asks again
-    return found[0]
-
-
-def _answer_box(qtbot: Any, button: str, seen: list[str]) -> Callable[[], None]:
-    """Click ``button`` on the next modal message box (within 10 s), keeping its text."""
-    deadline = time.monotonic() + 10
-
-    def click() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, click)
-            return
-        seen.append(box.text())
-        for candidate in box.buttons():
-            if candidate.text().replace("&", "") == button:
-                candidate.click()
-                return
-        raise AssertionError(f"no {button!r} button on {box.text()!r}")
-
-    return click
 
 
 def test_search_shows_entries_as_you_type(
@@ -151,7 +118,7 @@ def test_an_entry_shows_as_sent_with_its_request_answer_and_events(
     qtbot.waitUntil(
         lambda: browser.preview.subject_label.text() == "Your order ORD-2, Bob", timeout=WAIT
     )
-    qtbot.waitUntil(lambda: "Hi Bob, order ORD-2 ships today." in _page_text(qtbot, browser),
+    qtbot.waitUntil(lambda: "Hi Bob, order ORD-2 ships today." in page_text(qtbot, browser),
                     timeout=WAIT)
     assert token in browser.request_view.toPlainText()
     assert "[%ORDER%]" in browser.request_view.toPlainText()  # the request as sent
@@ -184,7 +151,7 @@ def test_resend_to_a_corrected_address_lands_in_the_sandbox_linked_to_the_origin
     with qtbot.waitSignal(browser.entry_shown, timeout=WAIT):
         browser.select_entry(original)
     seen: list[str] = []
-    QTimer.singleShot(0, _answer_box(qtbot, "Resend", seen))
+    QTimer.singleShot(0, answer_box("Resend", seen))
     with qtbot.waitSignal(browser.resent, timeout=WAIT) as resent:
         browser.resend_to_corrected("asha.rao@example.net")
     done = resent.args[0]
@@ -225,7 +192,7 @@ def test_cancelling_a_resend_sends_nothing(
         browser.select_entry(sent["asha@example.net"])
     before = len(sandbox.messages())
     seen: list[str] = []
-    QTimer.singleShot(0, _answer_box(qtbot, "Cancel", seen))
+    QTimer.singleShot(0, answer_box("Cancel", seen))
     with qtbot.waitSignal(browser.status_message, timeout=WAIT,
                           check_params_cb=lambda text: text == "Not resent."):
         browser.act_resend.trigger()
@@ -254,7 +221,7 @@ def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log
     with qtbot.waitSignal(browser.entry_shown, timeout=WAIT):
         browser.select_entry(sent["bob@example.org"])
     seen: list[str] = []
-    QTimer.singleShot(0, _answer_box(qtbot, "Resend", seen))
+    QTimer.singleShot(0, answer_box("Resend", seen))
     with qtbot.waitSignal(browser.resent, timeout=WAIT) as resent:
         browser.act_resend.trigger()
     assert window.log_model.rowCount() == 1
@@ -267,7 +234,7 @@ def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log
                     timeout=WAIT)
     asked: list[str] = []
     # The window asks before replacing a draft with changes (the sender defaults count).
-    QTimer.singleShot(0, _answer_box(qtbot, "Yes", asked))
+    QTimer.singleShot(0, answer_box("Yes", asked))
     with qtbot.waitSignal(browser.open_draft_requested, timeout=WAIT):
         browser.act_open_draft.trigger()
     qtbot.waitUntil(

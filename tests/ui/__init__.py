@@ -1,0 +1,1 @@
+"""Window tests (pytest-qt, against the real sandbox and keyring)."""
