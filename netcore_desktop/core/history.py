@@ -68,12 +68,13 @@ BUSY_TIMEOUT_MS: Final = 30_000
 #: A background thread copies the WAL into the database file after this many commits: a
 #: checkpoint fsyncs both files, and inside a commit it stalled the send that triggered it.
 _CHECKPOINT_EVERY: Final = 32
-#: SQLite's own checkpoint inside a commit only runs once the WAL has this many pages: when
-#: sends follow each other with no pause for the thread to reach the end of the log, which
-#: then keeps growing. 4,000 pages of 8 KB is 32 MB; the file goes when the history closes.
+#: SQLite's own checkpoint inside a commit is the backstop: it runs only when the thread has
+#: fallen behind (sends following each other with no pause for it to reach the end of the
+#: log, which then keeps growing) and the log has reached this many pages. 900 pages of 8 KB
+#: keeps the log under 8 MB; at 4,000 pages, a busy machine let it grow to 17 MB.
 #: (Cutting the file back with journal_size_limit made every send slower: the file system
 #: then allocates the log's blocks again and again.)
-_AUTOCHECKPOINT_PAGES: Final = 4000
+_AUTOCHECKPOINT_PAGES: Final = 900
 
 #: Body text indexed for search is cut at this many characters: nobody searches for the end
 #: of a 2 MB newsletter, and the index stays small.
