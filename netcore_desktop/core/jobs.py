@@ -42,6 +42,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -429,6 +430,11 @@ class RowPreview:
     html: str
     to: str
     missing: tuple[str, ...]
+    #: The Cc and Bcc the row's message also goes to (from the template), as text.
+    cc: str = ""
+    bcc: str = ""
+    #: Credits the row costs (its To, Cc and Bcc).
+    credits: int = 1
 
 
 # --- drafts per row ----------------------------------------------------------------------------
@@ -441,14 +447,20 @@ def envelope_tokens(token: str, count: int) -> list[str]:
 
 def row_envelope(template: Draft, email: str, name: str, attributes: Mapping[str, str],
                  token: str = "") -> Envelope:
-    """The envelope a row sends: its own address and values, the template's extra headers.
+    """The envelope a row sends: its own address and values, the template's Cc, Bcc and headers.
 
-    The template's first envelope lends its headers and attachments (e.g. a List-Unsubscribe
-    header); its cc/bcc are not copied, so each row reaches only its own recipient.
+    The template's first envelope lends its Cc and Bcc (the compose form copies Cc into every
+    envelope, so a Cc set on the draft goes with every row's message, as the preview shows),
+    its headers (e.g. a List-Unsubscribe header) and its attachments. An address that is the
+    row's own recipient is left out of its Cc/Bcc: it would get two copies and cost two
+    credits.
     """
     base = template.envelopes[0] if template.envelopes else None
+    own = email.strip().lower()
     return Envelope(
         to=(Address(email, name),),
+        cc=tuple(a for a in base.cc if a.email.strip().lower() != own) if base else (),
+        bcc=tuple(a for a in base.bcc if a.email.strip().lower() != own) if base else (),
         attributes=dict(attributes),
         headers=dict(base.headers) if base else {},
         attachments=base.attachments if base else (),
@@ -456,12 +468,31 @@ def row_envelope(template: Draft, email: str, name: str, attributes: Mapping[str
     )
 
 
-def row_draft(template: Draft, row: JobRow) -> Draft:
-    """The one-envelope draft a row of a template job sends (with the row's token)."""
+def row_draft(template: Draft, row: JobRow | NewRow) -> Draft:
+    """The one-envelope draft a row of a template job sends (with the row's token).
+
+    Everything message-wide (reply-to, tags, attachments, tracking, schedule, the global
+    Bcc) is the template's; the global Bcc leaves out the row's own address, as
+    :func:`row_envelope` does for Cc and Bcc.
+    """
+    token = row.token if isinstance(row, JobRow) else ""
+    env = row_envelope(template, row.email, row.name, row.attributes, token)
+    own = row.email.strip().lower()
     return replace(
         template,
-        envelopes=(row_envelope(template, row.email, row.name, row.attributes, row.token),),
+        envelopes=(env,),
+        bcc=tuple(a for a in template.bcc if a.email.strip().lower() != own),
     )
+
+
+def row_credits(template: Draft, rows: Iterable[JobRow | NewRow]) -> int:
+    """Credits the rows of a template job cost: each row's To, Cc, Bcc and global Bcc."""
+    # Counted without building each row's draft: an import may have 100,000 rows.
+    base = template.envelopes[0] if template.envelopes else None
+    extra = [a.email.strip().lower()
+             for a in ((base.cc + base.bcc) if base else ()) + template.bcc]
+    repeats = Counter(extra)
+    return sum(1 + len(extra) - repeats.get(row.email.strip().lower(), 0) for row in rows)
 
 
 def preview_row(template: Draft, row: JobRow | NewRow, number: int = 0,
@@ -472,8 +503,8 @@ def preview_row(template: Draft, row: JobRow | NewRow, number: int = 0,
     many rows, so the body is rendered once).
     """
     html = render_html(template) if rendered is None else rendered
-    env = row_envelope(template, row.email, row.name, row.attributes)
-    draft = replace(template, envelopes=(env,))
+    draft = row_draft(template, row)
+    env = draft.envelopes[0]
     missing = missing_placeholders(env.attributes, template.subject, html, template.amp)
     return RowPreview(
         row=row.row if isinstance(row, JobRow) else number,
@@ -481,6 +512,9 @@ def preview_row(template: Draft, row: JobRow | NewRow, number: int = 0,
         html=preview_html(draft, 0, html),
         to=env.to[0].display(),
         missing=tuple(missing),
+        cc=", ".join(a.display() for a in env.cc),
+        bcc=", ".join(a.display() for a in env.bcc + draft.bcc),
+        credits=draft.credit_count(),
     )
 
 
@@ -1591,6 +1625,7 @@ __all__ = [
     "flag_rows",
     "preview_row",
     "reconcile_unknown",
+    "row_credits",
     "row_draft",
     "row_envelope",
     "this_owner",

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
     QItemSelection,
     QModelIndex,
     QObject,
@@ -72,6 +73,7 @@ from netcore_desktop.core.jobs import (
     Reason,
     RowState,
 )
+from netcore_desktop.core.message import Draft
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane
@@ -112,6 +114,21 @@ class JobSummary:
     progress: JobProgress
 
 
+def also_to(template: Draft) -> str:
+    """The template's Cc and Bcc that go with every row, as text ("" when none)."""
+    base = template.envelopes[0] if template.envelopes else None
+    cc = base.cc if base else ()
+    bcc = (base.bcc if base else ()) + template.bcc
+    parts = []
+    if cc:
+        parts.append(QCoreApplication.translate("BulkJobPanel", "Cc {addresses}").format(
+            addresses=", ".join(a.display() for a in cc)))
+    if bcc:
+        parts.append(QCoreApplication.translate("BulkJobPanel", "Bcc {addresses}").format(
+            addresses=", ".join(a.display() for a in bcc)))
+    return "; ".join(parts)
+
+
 # --- tasks (run in the worker thread) ----------------------------------------------------------
 
 
@@ -129,7 +146,7 @@ def _job_profile(ctx: SupportContext, job: Job, profile: Profile | None) -> Prof
 
 def load_job_task(ctx: SupportContext, job_id: int, profile: Profile | None) -> JobView:
     """The job, its rows, its flagged rows and what is left to pay."""
-    from netcore_desktop.core.jobs import JobStore, flag_rows
+    from netcore_desktop.core.jobs import JobStore, flag_rows, row_credits
     from netcore_desktop.ui.send_worker import is_live
 
     store = JobStore(ctx.history())
@@ -141,8 +158,8 @@ def load_job_task(ctx: SupportContext, job_id: int, profile: Profile | None) -> 
     left_states = (RowState.PENDING, RowState.UNKNOWN, RowState.FAILED)
     if job.draft is not None:
         flags = flag_rows(job.draft, rows)
-        per_row = 1 + len(job.draft.bcc)
-        credits = per_row * sum(1 for r in rows if r.state in left_states)
+        # Each row's To, plus the template's Cc and Bcc that go with every row.
+        credits = row_credits(job.draft, (r for r in rows if r.state in left_states))
     else:
         credits = 0
         history = ctx.history()
@@ -185,13 +202,18 @@ def row_preview_task(ctx: SupportContext, job: Job, row: JobRow,
         )
         missing = ", ".join(f"[%{k}%]" for k in shown.missing)
         headers = (
-            f"To: {shown.to}\nSubject: {shown.subject}\nX-APIHEADER: {row.token}\n"
-            + (f"\nUnfilled placeholders: {missing} (sent as they are)\n" if missing else "")
+            f"To: {shown.to}\n"
+            + (f"Cc: {shown.cc}\n" if shown.cc else "")
+            + (f"Bcc: {shown.bcc}\n" if shown.bcc else "")
+            + f"Subject: {shown.subject}\nX-APIHEADER: {row.token}\n"
+            + (QCoreApplication.translate(
+                "BulkJobPanel", "\nUnfilled placeholders: {keys} (sent as they are)\n"
+            ).format(keys=missing) if missing else "")
         )
         details = PreviewDetails(
             generation=row.row, text=html_to_text(shown.html),
             request_json="\n".join(f"{k}: {v}" for k, v in row.attributes.items()),
-            headers=headers, problems=(), credits=1,
+            headers=headers, problems=(), credits=shown.credits,
         )
         return frame, details
     from netcore_desktop.ui.history_browser import load_entry_task
@@ -991,6 +1013,9 @@ class BulkJobPanel(QWidget):
                 mode=self.tr("LIVE") if view.live else self.tr("SANDBOX"),
                 credits=view.credits_left),
         ]
+        also = also_to(view.job.draft) if view.job.draft is not None else ""
+        if also:
+            parts.append(self.tr("Every message also goes to {also}.").format(also=also))
         if progress.sent or progress.queued:
             parts.append(self.tr("{n} row(s) were sent already and are not sent again.").format(
                 n=progress.sent + progress.queued))

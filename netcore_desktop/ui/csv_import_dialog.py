@@ -456,8 +456,19 @@ class CsvImportDialog(QDialog):
             self.create_button.setEnabled(False)
             return
         recipients = imported.recipients(skip_duplicates=self.skip_duplicates.isChecked())
-        self.summary_label.setText(self.tr("{summary} {n} row(s) will be in the job.").format(
-            summary=imported.summary(), n=len(recipients)))
+        from netcore_desktop.core.jobs import NewRow, row_credits
+        from netcore_desktop.ui.bulk_job import also_to
+
+        summary = self.tr("{summary} {n} row(s) will be in the job.").format(
+            summary=imported.summary(), n=len(recipients))
+        also = also_to(self.template)
+        if also:
+            # The draft's Cc and Bcc go with every row's message and cost credits too.
+            credits = row_credits(self.template, (NewRow(r.email) for r in recipients))
+            summary += " " + self.tr(
+                "Every message also goes to {also}: {credits} credit(s) in all.").format(
+                also=also, credits=credits)
+        self.summary_label.setText(summary)
         from netcore_desktop.core.render import find_placeholders
 
         used = find_placeholders(self.template.subject, self.template.body, self.template.amp)

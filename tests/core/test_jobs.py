@@ -42,6 +42,8 @@ from netcore_desktop.core.jobs import (
     flag_rows,
     preview_row,
     reconcile_unknown,
+    row_credits,
+    row_draft,
 )
 from netcore_desktop.core.message import Address, Draft, Envelope
 from netcore_desktop.core.profiles import Profile
@@ -467,6 +469,45 @@ def test_the_preview_steps_through_rows_and_flags_unfilled_placeholders(
     assert job.kind is JobKind.DRAFT and job.draft is not None
     assert job.draft.envelopes[0].headers == {"X-Campaign": "spring"}
     assert job.label == "Hello [%FIRST_NAME%]"
+
+
+def test_rows_inherit_the_templates_cc_and_bcc_once_each_and_pay_for_them(
+    sandbox: EmbeddedSandbox, history: History, service: SendService
+) -> None:
+    template = Draft(
+        sender=Address("news@mail.example.org"),
+        subject="Hi [%FIRST_NAME%]",
+        body="Hello",
+        envelopes=(Envelope(to=(Address("sample@example.org"),),
+                            cc=(Address("boss@example.org", "Boss"),),
+                            bcc=(Address("audit@example.org"),)),),
+        bcc=(Address("archive@example.org"),),
+    )
+    new = [NewRow("asha@example.net", "Asha", {"FIRST_NAME": "Asha"}),
+           NewRow("BOSS@example.org", "Boss", {"FIRST_NAME": "Boss"}),
+           NewRow("archive@example.org", "", {"FIRST_NAME": "Arch"})]
+    # Four credits a row (To, Cc, Bcc, global Bcc); a listed Cc/Bcc address is not copied
+    # to itself, so its row costs one less.
+    assert row_credits(template, new) == 4 + 3 + 3
+    assert row_credits(template, new) == sum(row_draft(template, r).credit_count() for r in new)
+    store = JobStore(history)
+    job_id = store.create("sbx", template, new)
+    job = store.get(job_id)
+    assert job.draft is not None and job.draft.envelopes[0].cc == template.envelopes[0].cc
+    assert preview_row(job.draft, store.rows(job_id)[0]).cc == "Boss <boss@example.org>"
+
+    run(service, job_id)
+    by_to = {}
+    for row in store.rows(job_id):
+        assert row.state is RowState.SENT
+        (message,) = sandbox.messages(token=row.token)
+        by_to[row.email] = message["request"]
+    asha = by_to["asha@example.net"]
+    assert asha["personalizations"][0]["cc"] == [{"email": "boss@example.org", "name": "Boss"}]
+    assert asha["personalizations"][0]["bcc"] == [{"email": "audit@example.org"}]
+    assert asha["bcc"] == [{"email": "archive@example.org"}]
+    assert "cc" not in by_to["BOSS@example.org"]["personalizations"][0]
+    assert "bcc" not in by_to["archive@example.org"]
 
 
 def test_a_resend_job_sends_history_entries_again_linked_to_them(

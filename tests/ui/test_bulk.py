@@ -12,6 +12,7 @@ import csv
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from PySide6.QtCore import QTimer
 
 from netcore_desktop.core.history import History
 from netcore_desktop.core.jobs import JobState, JobStore, NewRow, RowState, row_draft
-from netcore_desktop.core.message import Address, Draft, build_payload
+from netcore_desktop.core.message import Address, Attachment, Draft, Envelope, build_payload
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.bulk_job import BulkJobPanel, InterruptedJobsDialog, recover_task
@@ -286,3 +287,82 @@ def test_an_interrupted_job_is_offered_at_start_up_with_its_unknown_rows(
                     and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
     assert len(sandbox.messages()) == 6  # the two unknown rows were never resent
     assert "Skipped 2" in panel.counts_label.text()
+
+
+def test_every_csv_row_carries_the_drafts_cc_bcc_reply_to_tags_and_attachments(
+    qtbot: Any, tasks: TaskRunner, panel: BulkJobPanel, sandbox: EmbeddedSandbox,
+    sandbox_profile: Profile, tmp_path: Path,
+) -> None:
+    # The marketer's draft: a sample recipient in To, the manager in Cc, an archive Bcc.
+    template = replace(
+        TEMPLATE,
+        envelopes=(Envelope(
+            to=(Address("sample@example.net"),),
+            cc=(Address("manager@example.org", "Manager"),),
+            headers={"List-Unsubscribe": "<mailto:unsubscribe@example.org>"},
+        ),),
+        bcc=(Address("archive@example.org"),),
+        reply_to="support@example.org",
+        tags=("spring",),
+        attachments=(Attachment("terms.txt", b"The terms."),),
+    )
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "email,First name,Code\n"
+        "asha@example.net,Asha,A1\n"
+        "bob@example.org,Bob,B2\n"
+        "manager@example.org,Manager,M3\n",  # the manager is also on the list
+        encoding="utf-8",
+    )
+    dialog = CsvImportDialog(tasks, template, sandbox_profile.name)
+    dialog.show()
+    with qtbot.waitSignal(dialog.mapped, timeout=WAIT):
+        dialog.open_file(path)
+    summary = dialog.summary_label.text()
+    assert "3 row(s) will be in the job" in summary
+    assert "Cc Manager <manager@example.org>" in summary
+    assert "Bcc archive@example.org" in summary
+    # Three credits a row (To, Cc, Bcc), but the manager's own row is not copied to them.
+    assert "8 credit(s) in all" in summary
+    with qtbot.waitSignal(dialog.job_created, timeout=WAIT) as created:
+        dialog.create_button.click()
+    dialog.close()
+
+    with qtbot.waitSignal(panel.loaded, timeout=WAIT):
+        panel.open_job(created.args[0])
+    # The row preview's headers show the Cc the message goes with.
+    qtbot.waitUntil(lambda: "Cc: Manager <manager@example.org>"
+                    in panel.preview.headers_view.toPlainText(), timeout=WAIT)
+    seen: list[str] = []
+    QTimer.singleShot(0, answer_box("Send", seen))
+    panel.start_button.click()
+    assert "Send 3 message(s)" in seen[0] and "8 credit(s)" in seen[0]
+    assert "Every message also goes to Cc Manager <manager@example.org>" in seen[0]
+    qtbot.waitUntil(lambda: panel.last_progress is not None
+                    and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
+
+    history = History()
+    try:
+        rows = JobStore(history).rows(created.args[0])
+    finally:
+        history.close()
+    assert [r.state for r in rows] == [RowState.SENT] * 3
+    for row in rows:
+        (stored,) = sandbox.messages(token=row.token)
+        request = stored["request"]
+        (env,) = request["personalizations"]
+        assert env["to"] == [{"email": row.email, "name": row.name}]
+        assert env["token_to"] == row.token
+        if row.email == "manager@example.org":
+            # The manager gets the message once, as its To, and pays once.
+            assert "cc" not in env
+        else:
+            assert env["cc"] == [{"email": "manager@example.org", "name": "Manager"}]
+            assert env["token_cc"] == row.token
+        assert env["headers"] == {"List-Unsubscribe": "<mailto:unsubscribe@example.org>"}
+        assert request["bcc"] == [{"email": "archive@example.org"}]
+        assert request["reply_to"] == [{"email": "support@example.org"}]
+        assert request["tags"] == ["spring"]
+        assert [a["name"] for a in request["attachments"]] == ["terms.txt"]
+    # Nobody outside the list, the Cc and the Bcc was written to.
+    assert len(sandbox.messages()) == 3
