@@ -184,11 +184,19 @@ class SandboxApp:
     connection without answering (the ``drop_rate`` fault).
     """
 
-    def __init__(self, service: SandboxService, api_key: str, smtp_port: int = 0) -> None:
+    def __init__(
+        self,
+        service: SandboxService,
+        api_key: str,
+        smtp_port: int = 0,
+        smtps_port: int | None = None,
+    ) -> None:
         self.service = service
         self.faults = service.faults
         self._key = api_key.encode("utf-8")
         self.smtp_port = smtp_port
+        #: The implicit-TLS SMTP port; ``None`` when the relay has no TLS.
+        self.smtps_port = smtps_port
         g = _guarded
         #: The send endpoints by path: POSTs to them skip Starlette's routing (see __call__).
         self._send_routes: dict[str, Endpoint] = {
@@ -657,6 +665,8 @@ class SandboxApp:
                 "version": __version__,
                 "send_paths": ["/v6/mail/send", "/v5.1/mail/send", "/v5/mail/send"],
                 "smtp_port": self.smtp_port,
+                "smtps_port": self.smtps_port,
+                "smtp_starttls": self.smtps_port is not None,
             }
         )
 

@@ -1,8 +1,8 @@
 """``netcore-desktop sandbox``: run the offline sandbox in the foreground.
 
-It prints where the API and the SMTP relay listen and with which credentials, then runs
-until Ctrl+C (SIGINT) or SIGTERM, and stops cleanly: requests in flight are answered and
-stored before it exits with status 0.
+It prints where the API and the SMTP relay (and its SMTPS port, when given a TLS certificate
+and key) listen and with which credentials, then runs until Ctrl+C (SIGINT) or SIGTERM, and
+stops cleanly: requests in flight are answered and stored before it exits with status 0.
 """
 
 from __future__ import annotations
@@ -108,6 +108,22 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="directory for the message store (default: a temporary one, removed on exit)",
     )
+    parser.add_argument(
+        "--smtp-tls-cert",
+        metavar="PATH",
+        default=None,
+        help="PEM certificate for the SMTP relay: with --smtp-tls-key it offers STARTTLS "
+        "and listens for implicit TLS (SMTPS) too",
+    )
+    parser.add_argument(
+        "--smtp-tls-key", metavar="PATH", default=None, help="PEM key of --smtp-tls-cert"
+    )
+    parser.add_argument(
+        "--smtps-port",
+        type=_port,
+        default=None,
+        help="implicit-TLS SMTP port (0 = a free port, the default); needs the TLS flags",
+    )
     parser.set_defaults(handler=run_sandbox)
     return parser
 
@@ -118,6 +134,12 @@ def run_sandbox(args: argparse.Namespace) -> int:
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.smtps_port is not None and not (args.smtp_tls_cert and args.smtp_tls_key):
+        print(
+            "netcore-desktop sandbox: --smtps-port needs --smtp-tls-cert and --smtp-tls-key",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config = SandboxConfig(
             host=args.host,
@@ -132,6 +154,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
             drop_rate=args.drop_rate,
             data_dir=args.data_dir,
             seed=args.seed,
+            smtp_tls_cert=args.smtp_tls_cert,
+            smtp_tls_key=args.smtp_tls_key,
+            smtps_port=args.smtps_port or 0,
         )
     except ValueError as exc:
         print(f"netcore-desktop sandbox: {exc}", file=sys.stderr)
@@ -149,12 +174,15 @@ def run_sandbox(args: argparse.Namespace) -> int:
     try:
         try:
             sandbox.start()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             print(f"netcore-desktop sandbox: could not start: {exc}", file=sys.stderr)
             return 1
         print(f"Netcore sandbox API:  {sandbox.base_url}", flush=False)
         print(f"API key:              {sandbox.api_key}")
-        print(f"SMTP relay:           {sandbox.host}:{sandbox.smtp_port}")
+        starttls = " (STARTTLS)" if sandbox.smtp_tls else ""
+        print(f"SMTP relay:           {sandbox.host}:{sandbox.smtp_port}{starttls}")
+        if sandbox.smtps_port is not None:
+            print(f"SMTPS (implicit TLS): {sandbox.host}:{sandbox.smtps_port}")
         print(f"SMTP user / password: {sandbox.smtp_user} / {sandbox.smtp_password}")
         print(f"Store:                {sandbox.db_path}")
         print("Press Ctrl+C to stop.", flush=True)

@@ -3,6 +3,10 @@
 :class:`SandboxConfig` is what the command line, the desktop app and the tests fill in to
 start a sandbox. It only ever binds a loopback address: :func:`loopback_host` refuses
 anything else, because the sandbox takes any request from anyone who can reach it.
+
+Given a certificate and key (:attr:`SandboxConfig.smtp_tls_cert`/``smtp_tls_key``), the
+SMTP relay also speaks TLS: STARTTLS on its port and implicit TLS on an SMTPS port, so the
+app's encrypted paths can be rehearsed and tested against it.
 """
 
 from __future__ import annotations
@@ -68,10 +72,22 @@ class SandboxConfig:
     data_dir: str | Path | None = None
     #: Seed for the random faults, so that a run can be repeated exactly.
     seed: int | None = None
+    #: PEM certificate (chain) of the SMTP relay; with ``smtp_tls_key`` it turns TLS on:
+    #: STARTTLS on ``smtp_port`` and implicit TLS on ``smtps_port``.
+    smtp_tls_cert: str | Path | None = None
+    #: PEM private key of ``smtp_tls_cert`` (unencrypted).
+    smtp_tls_key: str | Path | None = None
+    #: The implicit-TLS (SMTPS) port, only used with a certificate and key; 0 = a free port.
+    smtps_port: int = 0
+
+    @property
+    def smtp_tls(self) -> bool:
+        """Whether the SMTP relay speaks TLS (a certificate and key were given)."""
+        return self.smtp_tls_cert is not None
 
     def __post_init__(self) -> None:
         self.host = loopback_host(self.host)
-        for name in ("port", "smtp_port"):
+        for name in ("port", "smtp_port", "smtps_port"):
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 raise ValueError(f"{name} must be between 0 and 65535, not {value!r}.")
@@ -85,3 +101,14 @@ class SandboxConfig:
         _check_rate("drop_rate", self.drop_rate)
         if self.latency_ms < 0:
             raise ValueError("latency_ms cannot be negative.")
+        # An empty path is as good as none (e.g. an unset environment variable).
+        self.smtp_tls_cert = self.smtp_tls_cert or None
+        self.smtp_tls_key = self.smtp_tls_key or None
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError(
+                "The SMTP relay's TLS needs both a certificate and its key file."
+            )
+        if self.smtps_port and not self.smtp_tls:
+            raise ValueError(
+                "smtps_port needs a TLS certificate and key (smtp_tls_cert, smtp_tls_key)."
+            )

@@ -4,7 +4,9 @@ The HTTP side (uvicorn) and the SMTP relay (aiosmtpd) share one asyncio loop in 
 background thread, so the desktop app and the tests can start a sandbox, talk to it over
 real sockets, and stop it, each in well under a second. The listening sockets are bound in
 :meth:`EmbeddedSandbox.start` itself, so a port that is taken fails there, in the caller's
-thread, and port 0 is resolved before ``start`` returns.
+thread, and port 0 is resolved before ``start`` returns. With a TLS certificate and key in
+the config, the relay also offers STARTTLS and listens for implicit TLS on
+:attr:`EmbeddedSandbox.smtps_port`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib.util
 import logging
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -28,7 +31,7 @@ from netcore_desktop.sandbox.api import SandboxApp
 from netcore_desktop.sandbox.config import SandboxConfig
 from netcore_desktop.sandbox.faults import Faults
 from netcore_desktop.sandbox.service import SandboxService
-from netcore_desktop.sandbox.smtp import start_smtp
+from netcore_desktop.sandbox.smtp import server_tls_context, start_smtp
 from netcore_desktop.sandbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,24 +99,37 @@ class EmbeddedSandbox:
         self._data_dir: Path | None = None
         self._port = 0
         self._smtp_port = 0
+        self._smtps_port: int | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> EmbeddedSandbox:
-        """Start both servers; return once both listen. Raises ``OSError`` if a port is taken."""
+        """Start the servers; return once they listen. Raises ``OSError`` if a port is taken.
+
+        Raises ``ValueError`` when the SMTP TLS certificate or key cannot be loaded.
+        """
         if self._thread is not None:
             raise RuntimeError("The sandbox is already running.")
         cfg = self.config
-        http_sock = _bind(cfg.host, cfg.port)
+        tls_context: ssl.SSLContext | None = None
+        if cfg.smtp_tls_cert is not None and cfg.smtp_tls_key is not None:
+            tls_context = server_tls_context(cfg.smtp_tls_cert, cfg.smtp_tls_key)
+        ports = [cfg.port, cfg.smtp_port] + ([cfg.smtps_port] if tls_context else [])
+        socks: list[socket.socket] = []
         try:
-            smtp_sock = _bind(cfg.host, cfg.smtp_port)
+            for port in ports:
+                socks.append(_bind(cfg.host, port))
         except OSError:
-            http_sock.close()
+            for sock in socks:
+                sock.close()
             raise
+        http_sock, smtp_sock = socks[0], socks[1]
+        smtps_sock = socks[2] if len(socks) > 2 else None
         self._port = http_sock.getsockname()[1]
         self._smtp_port = smtp_sock.getsockname()[1]
+        self._smtps_port = None if smtps_sock is None else smtps_sock.getsockname()[1]
         try:
             if cfg.data_dir is None:
                 self._temp_dir = Path(tempfile.mkdtemp(prefix="netcore-sandbox-"))
@@ -130,30 +146,42 @@ class EmbeddedSandbox:
             )
             self._service = SandboxService(self._store, faults)
         except BaseException:
-            http_sock.close()
-            smtp_sock.close()
+            for sock in socks:
+                sock.close()
             self._cleanup()
             raise
-        app = SandboxApp(self._service, cfg.api_key, self._smtp_port)
+        app = SandboxApp(self._service, cfg.api_key, self._smtp_port, self._smtps_port)
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(
-            target=self._run, args=(app, http_sock, smtp_sock), name="netcore-sandbox",
-            daemon=True,
+            target=self._run, args=(app, http_sock, smtp_sock, smtps_sock, tls_context),
+            name="netcore-sandbox", daemon=True,
         )
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S) or self._error is not None:
             error = self._error
             self.stop()
             raise RuntimeError("The sandbox could not start.") from error
-        log.info("Sandbox listening on %s (SMTP port %d)", self.base_url, self._smtp_port)
+        log.info(
+            "Sandbox listening on %s (SMTP port %d, SMTPS port %s)",
+            self.base_url, self._smtp_port, self._smtps_port or "off",
+        )
         return self
 
-    def _run(self, app: SandboxApp, http_sock: socket.socket, smtp_sock: socket.socket) -> None:
+    def _run(
+        self,
+        app: SandboxApp,
+        http_sock: socket.socket,
+        smtp_sock: socket.socket,
+        smtps_sock: socket.socket | None,
+        tls_context: ssl.SSLContext | None,
+    ) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(self._serve(app, http_sock, smtp_sock))
+            loop.run_until_complete(
+                self._serve(app, http_sock, smtp_sock, smtps_sock, tls_context)
+            )
         except BaseException as exc:
             log.exception("The sandbox stopped with an error")
             self._error = exc
@@ -164,11 +192,19 @@ class EmbeddedSandbox:
             loop.close()
 
     async def _serve(
-        self, app: SandboxApp, http_sock: socket.socket, smtp_sock: socket.socket
+        self,
+        app: SandboxApp,
+        http_sock: socket.socket,
+        smtp_sock: socket.socket,
+        smtps_sock: socket.socket | None,
+        tls_context: ssl.SSLContext | None,
     ) -> None:
         assert self._service is not None
         cfg = self.config
-        relay = await start_smtp(self._service, smtp_sock, cfg.smtp_user, cfg.smtp_password)
+        relay = await start_smtp(
+            self._service, smtp_sock, cfg.smtp_user, cfg.smtp_password,
+            tls_context=tls_context, smtps_sock=smtps_sock,
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -259,6 +295,16 @@ class EmbeddedSandbox:
     def smtp_port(self) -> int:
         """The SMTP relay's port (known after :meth:`start`)."""
         return self._smtp_port
+
+    @property
+    def smtps_port(self) -> int | None:
+        """The implicit-TLS (SMTPS) port, known after :meth:`start`; ``None`` without TLS."""
+        return self._smtps_port
+
+    @property
+    def smtp_tls(self) -> bool:
+        """Whether the relay speaks TLS (STARTTLS on :attr:`smtp_port`, and SMTPS)."""
+        return self.config.smtp_tls
 
     @property
     def base_url(self) -> str:

@@ -195,8 +195,14 @@ class SandboxService:
         await self.store.write(insert_message(rec))
         return rec
 
-    async def record_smtp(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> MessageRecord:
-        """Store a message received over SMTP; return once it is committed."""
+    async def record_smtp(
+        self, mail_from: str, rcpt_tos: list[str], raw: bytes, *, tls: str | None = None
+    ) -> MessageRecord:
+        """Store a message received over SMTP; return once it is committed.
+
+        ``tls`` is the TLS version the message came over (e.g. ``"TLSv1.3"``), ``None``
+        when the connection was not encrypted.
+        """
         msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
 
         def header(name: str) -> str:
@@ -229,6 +235,7 @@ class SandboxService:
             "subject": header("Subject"),
             "x_apiheader": apiheader,
             "tags": tags,
+            "tls": tls,
         }
         headers = {k.lower(): header(k) for k in dict.fromkeys(msg.keys())}
         rec = MessageRecord(

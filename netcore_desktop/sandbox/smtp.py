@@ -7,6 +7,10 @@ beside the API ones (transport ``smtp``), with ``X-APIHEADER`` as its correlatio
 ``250 2.0.0 Ok: queued as <32 hex>``.
 
 Authentication without TLS is allowed because the relay only ever listens on loopback.
+Given a certificate and key (:func:`server_tls_context`), the relay also offers STARTTLS on
+its port and serves implicit TLS (SMTPS) on a second port; each stored message records the
+TLS version it arrived over (``tls``, ``None`` when unencrypted). The certificate and key
+are loaded with the standard :mod:`ssl` module only.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import asyncio
 import hmac
 import logging
 import socket
+import ssl
 import time
 import weakref
+from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from netcore_desktop.core.contract import SANDBOX_MAX_BODY_BYTES
 from netcore_desktop.sandbox.service import SandboxService
@@ -28,6 +34,35 @@ log = logging.getLogger(__name__)
 
 #: The name the relay greets with; a fixed name avoids a slow reverse DNS lookup on start.
 HOSTNAME = "sandbox.localhost"
+
+#: How long a client may take over the TLS handshake on the SMTPS port.
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
+
+
+def server_tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """The relay's TLS settings from a PEM certificate (chain) and its unencrypted key.
+
+    Raises ``ValueError`` naming the files when they cannot be read or do not match.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(Path(cert).expanduser(), Path(key).expanduser())
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"The SMTP TLS certificate {str(cert)!r} and key {str(key)!r} cannot be "
+            f"loaded: {exc}"
+        ) from exc
+    return context
+
+
+def _tls_version(server: SMTP) -> str | None:
+    """The TLS version of ``server``'s connection (STARTTLS or SMTPS), or ``None``."""
+    transport = server.transport
+    ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+    if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+        return ssl_object.version()
+    return None
 
 
 class _QuietAiosmtpd(logging.Filter):
@@ -55,6 +90,21 @@ class _LoopbackSMTP(SMTP):
         super().__init__(*args, auth_require_tls=True, **kwargs)
         self._auth_require_tls = False
 
+    async def handle_exception(self, error: Exception) -> str:
+        """A failed STARTTLS handshake is one line in the log, not a traceback.
+
+        A client refusing the relay's certificate is expected (the app must do so when it
+        does not trust the CA); aiosmtpd closes that connection itself.
+        """
+        if isinstance(error, TLSSetupException):
+            log.warning(
+                "%r: the STARTTLS handshake failed (%s)",
+                self.session.peer if self.session else None,
+                error.__cause__ or error,
+            )
+            return "454 4.7.0 TLS handshake failed"
+        return await super().handle_exception(error)
+
 
 class _Handler:
     """Stores each message through the service and answers with its id."""
@@ -69,11 +119,11 @@ class _Handler:
     ) -> str:
         self.busy += 1
         try:
-            return await self._store(envelope)
+            return await self._store(envelope, _tls_version(server))
         finally:
             self.busy -= 1
 
-    async def _store(self, envelope: Envelope) -> str:
+    async def _store(self, envelope: Envelope, tls: str | None) -> str:
         faults = self.service.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
@@ -85,7 +135,8 @@ class _Handler:
             raw = raw.encode("utf-8", errors="surrogateescape")
         try:
             rec = await self.service.record_smtp(
-                str(envelope.mail_from or ""), [str(r) for r in envelope.rcpt_tos], raw
+                str(envelope.mail_from or ""), [str(r) for r in envelope.rcpt_tos], raw,
+                tls=tls,
             )
         except Exception:
             log.exception("The sandbox could not store an SMTP message")
@@ -112,18 +163,20 @@ class _Authenticator:
         good_user = hmac.compare_digest(data.login, self._user)
         good_password = hmac.compare_digest(data.password, self._password)
         if good_user and good_password:
+            # Counted like the refusals, so a test can tell whether a password was sent.
+            self.service.counters["smtp_235"] += 1
             return AuthResult(success=True)
         self.service.counters["smtp_535"] += 1
         return AuthResult(success=False, handled=False)
 
 
 class SmtpRelay:
-    """The running relay: its listening server and its open sessions."""
+    """The running relay: its listening servers (SMTP, and SMTPS) and its open sessions."""
 
     def __init__(self, handler: _Handler) -> None:
         self.handler = handler
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
-        self.server: asyncio.Server | None = None
+        self.servers: list[asyncio.Server] = []
 
     async def close(self, grace_s: float) -> None:
         """Stop listening, let messages being stored finish, then end every session.
@@ -131,8 +184,8 @@ class SmtpRelay:
         A client whose message was not yet accepted (no final 250) sees the connection
         close, so it knows the message was not taken: nothing accepted is lost.
         """
-        if self.server is not None:
-            self.server.close()
+        for server in self.servers:
+            server.close()
         deadline = time.monotonic() + grace_s
         while self.handler.busy and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -146,14 +199,24 @@ class SmtpRelay:
 
 
 async def start_smtp(
-    service: SandboxService, sock: socket.socket, user: str, password: str
+    service: SandboxService,
+    sock: socket.socket,
+    user: str,
+    password: str,
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    smtps_sock: socket.socket | None = None,
 ) -> SmtpRelay:
-    """Serve the relay on the already bound ``sock`` in the running loop."""
+    """Serve the relay on the already bound ``sock`` in the running loop.
+
+    With ``tls_context`` the relay offers STARTTLS on ``sock`` and, when ``smtps_sock`` is
+    given, speaks TLS from the first byte on it (implicit TLS, the port-465 convention).
+    """
     loop = asyncio.get_running_loop()
     relay = SmtpRelay(_Handler(service))
     authenticator = _Authenticator(service, user, password)
 
-    def factory() -> SMTP:
+    def factory(starttls: ssl.SSLContext | None) -> SMTP:
         session = _LoopbackSMTP(
             relay.handler,
             hostname=HOSTNAME,
@@ -162,10 +225,21 @@ async def start_smtp(
             enable_SMTPUTF8=True,
             auth_required=True,
             authenticator=authenticator,
+            tls_context=starttls,
             loop=loop,
         )
         relay.sessions.add(session)
         return session
 
-    relay.server = await loop.create_server(factory, sock=sock)
+    relay.servers.append(await loop.create_server(lambda: factory(tls_context), sock=sock))
+    if tls_context is not None and smtps_sock is not None:
+        # Already inside TLS there, so no STARTTLS is offered on this port.
+        relay.servers.append(
+            await loop.create_server(
+                lambda: factory(None),
+                sock=smtps_sock,
+                ssl=tls_context,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S,
+            )
+        )
     return relay
