@@ -13,7 +13,9 @@ it after it is first shown so that start-up stays fast (``shared/DESIGN.md``).
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -22,6 +24,7 @@ from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
     QWebEngineProfile,
+    QWebEngineScript,
     QWebEngineSettings,
     QWebEngineUrlRequestInfo,
     QWebEngineUrlRequestInterceptor,
@@ -38,6 +41,18 @@ _SET_HTML_LIMIT = 2 * 1024 * 1024 - 4096
 
 #: Schemes the page itself is made of; everything else is a load from somewhere.
 _INLINE_SCHEMES = frozenset({"data", "about", "blob"})
+
+#: Everything up to and including the ``<body ...>`` tag: the doctype (which decides the
+#: rendering mode), the head with its styles, and the body's own attributes.
+_BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+#: Replaces the body's content in place and forces the layout, so that the callback comes
+#: once the new text is laid out. Runs in Qt's application world: the page's own world has
+#: JavaScript off, so nothing in the message itself (scripts, on* attributes) ever runs.
+_REPLACE_BODY_JS = (
+    "(function (h) {{ var b = document.body; if (!b) return -1; b.innerHTML = h; "
+    "return b.offsetHeight; }})({html});"
+)
 
 
 class RemoteGate(QObject):
@@ -197,6 +212,9 @@ class WebPreview(QWidget):
         self._generation = -1
         self._loading_generation = -1
         self._spill: Path | None = None
+        # What the loaded page was made from up to its <body> tag (None: replace nothing).
+        self._loaded_prefix: str | None = None
+        self._page_loading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -206,15 +224,43 @@ class WebPreview(QWidget):
         self.gate.allow_remote = allowed
 
     def show_html(self, html: str, generation: int) -> None:
-        """Load ``html``; :attr:`shown` follows when it has loaded."""
+        """Show ``html``; :attr:`shown` follows when it is laid out.
+
+        While typing, only the body changes: when everything up to the ``<body>`` tag is
+        what the loaded page was made from, the body's content is replaced in place (about
+        a third of the time of a new page for a 100 KB message, and the scroll position
+        stays where the person is reading). Any other change loads a new page.
+        """
         self._loading_generation = generation
         data = html.encode("utf-8")
+        body_open = _BODY_OPEN_RE.search(html)
+        body_start = body_open.end() if body_open is not None else -1
+        prefix = html[:body_start] if body_start >= 0 else None
+        if (
+            prefix is not None
+            and prefix == self._loaded_prefix
+            and not self._page_loading
+            and len(data) <= _SET_HTML_LIMIT
+        ):
+            script = _REPLACE_BODY_JS.format(html=json.dumps(html[body_start:]))
+            self.page.runJavaScript(
+                script,
+                QWebEngineScript.ScriptWorldId.ApplicationWorld,
+                lambda result, g=generation, h=html: self._on_replaced(result, g, h),
+            )
+            return
+        self._load_page(html, data, prefix)
+
+    def _load_page(self, html: str, data: bytes, prefix: str | None) -> None:
+        self._page_loading = True
         if len(data) <= _SET_HTML_LIMIT:
+            self._loaded_prefix = prefix
             self.gate.set_allowed_file(QUrl())
             self.page.setHtml(html, QUrl("about:blank"))
             return
         # Too large for a data: URL: load it from a private temporary file, the only file
         # the gate lets through.
+        self._loaded_prefix = None
         if self._spill is None:
             self._spill = Path(tempfile.mkdtemp(prefix="netcore-preview-")) / "preview.html"
         self._spill.write_bytes(data)
@@ -222,7 +268,20 @@ class WebPreview(QWidget):
         self.gate.set_allowed_file(url)
         self.page.load(url)
 
-    def _on_load_finished(self, _ok: bool) -> None:
+    def _on_replaced(self, result: object, generation: int, html: str) -> None:
+        if generation != self._loading_generation:
+            return  # a newer frame is on its way
+        if not isinstance(result, (int, float)) or result < 0:
+            # No body to replace (the page is not what we loaded): load the page anew.
+            self._load_page(html, html.encode("utf-8"), self._loaded_prefix)
+            return
+        self._generation = generation
+        emit(self.shown, generation)
+
+    def _on_load_finished(self, ok: bool) -> None:
+        self._page_loading = False
+        if not ok:
+            self._loaded_prefix = None
         self._generation = self._loading_generation
         emit(self.shown, self._generation)
 
