@@ -11,8 +11,10 @@ correlation token travels as ``X-APIHEADER`` and the tags as ``X-TAGS``.
 
 :class:`SmtpTransport` speaks STARTTLS (587, 25, 2525) or implicit TLS (465) and logs in with
 AUTH PLAIN/LOGIN. It refuses to send a password over an unencrypted connection to anything but
-this computer, and never falls back to plaintext when STARTTLS is missing or fails, except on
-loopback (the offline sandbox). Every message gets an
+this computer. The only plaintext fallback is a loopback relay that offers no STARTTLS at all
+(the offline sandbox without a certificate); a STARTTLS that is offered and then fails, e.g.
+on a certificate this computer does not trust, is never bypassed, not even on loopback: a
+loopback port may be a tunnel to a real relay. Every message gets an
 :class:`~netcore_desktop.core.client.ApiResult`, like an API send.
 """
 
@@ -236,6 +238,8 @@ class SmtpTransport:
                 )
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise _Failure(Outcome.FAILED, _untrusted(where, exc)) from exc
         except ssl.SSLError as exc:
             raise _Failure(
                 Outcome.FAILED,
@@ -281,18 +285,18 @@ class SmtpTransport:
             conn.starttls(context=self._context())
             conn.ehlo()
             return conn
-        except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+        except ssl.SSLCertVerificationError as exc:
             _quietly_close(conn)
-            if not self._loopback:
-                raise _Failure(
-                    Outcome.FAILED,
-                    f"STARTTLS with the SMTP relay {where} failed ({exc}); the password was "
-                    "not sent and no unencrypted connection was tried.",
-                ) from exc
-        log.warning("STARTTLS with %s failed; going on unencrypted (loopback).", where)
-        plain = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        plain.ehlo()
-        return plain
+            raise _Failure(Outcome.FAILED, _untrusted(where, exc)) from exc
+        except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+            # Even on loopback: the relay offered encryption, so going on without it would
+            # hand the password to whatever made the handshake fail.
+            _quietly_close(conn)
+            raise _Failure(
+                Outcome.FAILED,
+                f"STARTTLS with the SMTP relay {where} failed ({exc}). Nothing was sent, not "
+                "even the password, and no unencrypted connection was tried.",
+            ) from exc
 
     def _login(self, conn: smtplib.SMTP) -> None:
         where = f"{self.host}:{self.port}"
@@ -470,6 +474,16 @@ class SmtpTransport:
             log.warning("Some recipients were refused: %s", refused)
             reply = reply + b" (refused: " + ", ".join(refused).encode() + b")"
         return code, reply
+
+
+def _untrusted(where: str, exc: ssl.SSLCertVerificationError) -> str:
+    """The sentence for a relay certificate that failed verification."""
+    detail = exc.verify_message or exc.reason or str(exc)
+    return (
+        f"The SMTP relay {where} presented a certificate this computer does not trust "
+        f"({detail}). Nothing was sent, not even the password. If your organisation uses "
+        "its own certificate authority, set the profile's CA bundle to its certificate file."
+    )
 
 
 def _outcome_for_reply(code: int) -> Outcome:
