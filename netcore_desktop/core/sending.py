@@ -21,9 +21,11 @@ the first send); its methods are thread-safe.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
 from netcore_desktop.core.checks import (
@@ -356,10 +358,15 @@ class SendService:
             return self._client
 
     def smtp(self) -> SmtpTransport:
-        """The SMTP transport, made on first use (raises :class:`SendError` when refused)."""
+        """The SMTP transport, made on first use (raises :class:`SendError` when refused).
+
+        The profile's CA bundle, when set, is what the relay's certificate is checked
+        against, as for the API.
+        """
         with self._lock:
             if self._smtp is None:
                 p = self.profile
+                context = _ca_bundle_context(p.ca_bundle)
                 try:
                     self._smtp = SmtpTransport(
                         p.smtp_host,
@@ -368,6 +375,7 @@ class SendService:
                         self._secret("smtp") if p.smtp_user else "",
                         p.smtp_security,
                         timeout=p.timeout_s,
+                        ssl_context=context,
                     )
                 except SmtpSecurityError as exc:
                     raise SendError("config", str(exc)) from exc
@@ -520,6 +528,26 @@ class SendService:
             prepared, resend_of=attempt_id, allow_timeout_retry=allow_timeout_retry,
             cancel=cancel,
         )
+
+
+def _ca_bundle_context(ca_bundle: str) -> ssl.SSLContext | None:
+    """TLS settings trusting the CA bundle file (``None``: the system's CAs).
+
+    Like the API client with ``verify=<bundle>``, only the bundle's authorities are trusted
+    then. Raises :class:`SendError` (``config``) when the file cannot be read.
+    """
+    if not ca_bundle:
+        return None
+    path = Path(ca_bundle).expanduser()
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise SendError(
+            "config",
+            f"The profile's CA bundle {ca_bundle} cannot be read ({exc}): choose the "
+            "certificate file of your organisation's certificate authority (PEM), or clear "
+            "the CA bundle to use this computer's.",
+        ) from exc
 
 
 def with_recipient(draft: Draft, to: str) -> Draft:

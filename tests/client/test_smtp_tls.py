@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from netcore_desktop.core.history import Outcome
-from netcore_desktop.core.profiles import SmtpSecurity
+from netcore_desktop.core.history import History, Outcome
+from netcore_desktop.core.profiles import Profile, SmtpSecurity, Transport
+from netcore_desktop.core.secrets import SecretStore
+from netcore_desktop.core.sending import SendError, SendService
 from netcore_desktop.core.smtp import SmtpTransport, build_mime
 from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
 
@@ -147,3 +149,79 @@ def test_a_certificate_for_another_name_is_refused(
     assert sandbox.messages() == []
     assert _logins(sandbox) == 0
 
+
+# --- the profile's CA bundle, through SendService ---------------------------------------------
+
+
+@pytest.fixture
+def secrets(keyring_service: str) -> Iterator[SecretStore]:
+    store = SecretStore(service=keyring_service)
+    yield store
+    store.delete_all("company")
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History(tmp_path / "history.sqlite3") as h:
+        yield h
+
+
+def _profile(sandbox: EmbeddedSandbox, security: SmtpSecurity, ca_bundle: str) -> Profile:
+    return Profile(
+        name="company", transport=Transport.SMTP, smtp_host="127.0.0.1",
+        smtp_port=_port(sandbox, security), smtp_user=sandbox.smtp_user,
+        smtp_security=security, sender_email="billing@mail.example.org",
+        ca_bundle=ca_bundle, timeout_s=10.0,
+    )
+
+
+@pytest.mark.keyring
+@pytest.mark.parametrize("security", [SmtpSecurity.STARTTLS, SmtpSecurity.TLS])
+def test_the_profile_ca_bundle_lets_smtp_trust_a_company_relay(
+    relay: EmbeddedSandbox, tls: Tls, secrets: SecretStore, history: History,
+    security: SmtpSecurity,
+) -> None:
+    secrets.set_smtp_password("company", relay.smtp_password)
+    with SendService(_profile(relay, security, str(tls.ca_file)), secrets, history) as service:
+        prepared = service.prepare(make_draft())
+        outcome = service.send(prepared)
+    assert outcome.ok, outcome.result.meaning
+    (attempt_id,) = outcome.attempt_ids
+    entry = history.get(attempt_id)
+    assert entry.outcome is Outcome.SENT
+    (token,) = prepared.tokens
+    (stored,) = relay.messages(token=token)
+    assert str(stored["request"]["tls"]).startswith("TLSv1.")
+
+
+@pytest.mark.keyring
+def test_without_the_ca_bundle_the_company_relay_is_not_trusted(
+    relay: EmbeddedSandbox, secrets: SecretStore, history: History
+) -> None:
+    secrets.set_smtp_password("company", relay.smtp_password)
+    with SendService(_profile(relay, SmtpSecurity.STARTTLS, ""), secrets, history) as service:
+        outcome = service.send(service.prepare(make_draft()))
+    assert not outcome.ok
+    entry = history.get(outcome.attempt_id)
+    assert entry.outcome is Outcome.FAILED
+    assert "CA bundle" in outcome.result.meaning
+    assert relay.messages() == [] and _logins(relay) == 0
+
+
+@pytest.mark.keyring
+def test_an_unreadable_ca_bundle_is_a_clear_settings_error(
+    relay: EmbeddedSandbox, secrets: SecretStore, history: History, tmp_path: Path
+) -> None:
+    secrets.set_smtp_password("company", relay.smtp_password)
+    bad = tmp_path / "company-ca.pem"
+    bad.write_text("not a certificate")
+    for bundle in (str(bad), str(tmp_path / "missing.pem")):
+        with SendService(_profile(relay, SmtpSecurity.STARTTLS, bundle), secrets,
+                         history) as service:
+            prepared = service.prepare(make_draft())
+            with pytest.raises(SendError) as caught:
+                service.send(prepared)
+        assert caught.value.code == "config"
+        assert bundle in str(caught.value) and "CA bundle" in str(caught.value)
+    assert history.count() == 0
+    assert relay.messages() == []
