@@ -36,6 +36,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    QUrl,
     Signal,
     Slot,
 )
@@ -76,7 +77,7 @@ from netcore_desktop.core.jobs import (
 from netcore_desktop.core.message import Draft
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
-from netcore_desktop.ui.preview import PreviewPane
+from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
@@ -685,6 +686,8 @@ class BulkJobPanel(QWidget):
         self.preview = PreviewPane()
         self.preview.setObjectName("bulkJobPreview")
         self.preview.setAccessibleName(self.tr("Preview of the selected row"))
+        # A link in the message opens outside after a question, as in the compose preview.
+        self.preview.link_requested.connect(self._open_link)
         # The pane's recipient chooser is replaced by the rows table and previous/next.
         self.preview.recipient.setVisible(False)
         for buddy_label in self.preview.findChildren(QLabel):
@@ -980,6 +983,10 @@ class BulkJobPanel(QWidget):
 
     def _on_start(self) -> None:
         self.start_job()
+
+    def _open_link(self, url: QUrl) -> None:
+        if open_link(self, url):
+            emit(self.status_message, self.tr("Opened {url}").format(url=url.toString()))
 
     def start_job(self, *, confirm: bool = True) -> bool:
         """Start (or resume after a restart) the job, asking first unless ``confirm`` is off."""

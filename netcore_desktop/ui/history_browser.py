@@ -34,6 +34,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
     QTimer,
+    QUrl,
     Signal,
 )
 from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QKeySequence, QShowEvent
@@ -63,7 +64,7 @@ from PySide6.QtWidgets import (
 
 from netcore_desktop.core.message import Draft
 from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
-from netcore_desktop.ui.preview import PreviewPane
+from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
@@ -784,6 +785,8 @@ class HistoryBrowser(QWidget):
         self.preview = PreviewPane()
         self.preview.setObjectName("historyPreview")
         self.preview.setAccessibleName(self.tr("The message as sent"))
+        # A link in the message opens outside after a question, as in the compose preview.
+        self.preview.link_requested.connect(self._open_link)
         self.request_view = named(QPlainTextEdit(), "historyRequest", self.tr("Request as sent"),
                                   self.tr("The request body exactly as stored (no key)"))
         self.answer_view = named(QPlainTextEdit(), "historyAnswer", self.tr("Answer"),
@@ -1262,6 +1265,10 @@ class HistoryBrowser(QWidget):
         if self._shut:
             return
         QMessageBox.warning(self, self.tr("Resend"), message)
+
+    def _open_link(self, url: QUrl) -> None:
+        if open_link(self, url):
+            emit(self.status_message, self.tr("Opened {url}").format(url=url.toString()))
 
     def _on_bulk(self) -> None:
         ids = self.selected_ids()

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QDesktopServices,
+    QFontDatabase,
+    QKeySequence,
+    QShortcut,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -45,6 +52,48 @@ MOBILE_WIDTH = 390
 
 #: Set to ``basic`` to use the approximate preview even when QtWebEngine works.
 PREVIEW_ENV = "NETCORE_DESKTOP_PREVIEW"
+
+#: Links a preview may hand to the system: web pages and new emails. Anything else
+#: (``file:``, ``javascript:``, ``data:``, ``ftp:``…) could open or run something on this
+#: computer, so it is refused.
+OPEN_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+
+
+def open_link(parent: QWidget, url: QUrl) -> bool:
+    """Ask, then hand ``url`` to the system's browser or mail program; True if it was.
+
+    A link of any other kind is refused with a message saying so. The question shows the
+    whole URL (placeholders filled in, as the recipient gets it), and opening it may count
+    as a click in tracking reports, so the default answer is Cancel.
+    """
+    text = url.toString()
+    box = QMessageBox(parent)
+    box.setObjectName("openLinkBox")
+    box.setTextFormat(Qt.TextFormat.PlainText)  # a URL is never markup
+    if url.scheme().lower() not in OPEN_SCHEMES:
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle(QCoreApplication.translate("PreviewPane", "Link not opened"))
+        box.setText(QCoreApplication.translate(
+            "PreviewPane", "This link was not opened: only web (http, https) and email "
+            "(mailto) links open from the preview.\n\n{url}").format(url=text))
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.exec()
+        return False
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(QCoreApplication.translate("PreviewPane", "Open link"))
+    question = (
+        QCoreApplication.translate("PreviewPane", "Write this email in your mail program?")
+        if url.scheme().lower() == "mailto"
+        else QCoreApplication.translate("PreviewPane", "Open this link in your web browser?")
+    )
+    box.setText(question + "\n\n" + text + "\n\n" + QCoreApplication.translate(
+        "PreviewPane", "Opening it from the preview may count as a click in tracking reports."))
+    box.setStandardButtons(QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    if box.clickedButton() is not box.button(QMessageBox.StandardButton.Open):
+        return False
+    return QDesktopServices.openUrl(url)
 
 
 class _Renderer(Protocol):
