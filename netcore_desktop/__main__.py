@@ -58,7 +58,14 @@ def _window_args(argv: Sequence[str]) -> argparse.Namespace | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named in ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    window = _window_args(sys.argv[1:] if argv is None else argv)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in == ["--preview-helper"]:
+        # The window's preview helper process, in a frozen build (render_process.helper_command).
+        from netcore_desktop.ui.render_process import main as preview_helper
+
+        preview_helper()
+        return 0
+    window = _window_args(args_in)
     if window is not None:
         from netcore_desktop.ui.app import run_app
 

@@ -264,6 +264,25 @@ def main() -> None:
     serve(recv, send)
 
 
+#: The argument that makes ``netcore-desktop`` run as the preview helper (see
+#: :func:`helper_command`); not a user-facing option.
+HELPER_FLAG = "--preview-helper"
+
+
+def helper_command() -> list[str]:
+    """The command line that starts the helper process.
+
+    From an installed package or a checkout, this Python imports this module by its real
+    name (not as ``__main__``), so the classes it pickles are found under the same module
+    path on both sides. In a frozen build (PyInstaller) ``sys.executable`` is the app
+    itself, which takes no ``-c``: it is started with :data:`HELPER_FLAG` instead, which
+    its entry point hands to :func:`main` before anything else is loaded.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, HELPER_FLAG]
+    return [sys.executable, "-c", f"import {__name__} as m; m.main()"]
+
+
 class RenderError(Exception):
     """The helper process could not render (or is gone)."""
 
@@ -293,9 +312,7 @@ class RenderProcess:
         from multiprocessing.connection import Connection
 
         process = subprocess.Popen(
-            # Imported by its real name (not run as __main__), so the classes it pickles
-            # are found under the same module path here.
-            [sys.executable, "-c", f"import {__name__} as m; m.main()"],
+            helper_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
