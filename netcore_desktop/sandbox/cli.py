@@ -100,7 +100,7 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--drop-rate",
         type=_rate,
         default=0.0,
-        help="fraction of sends whose connection is closed without an answer",
+        help="fraction of sends (and SMTP connections) closed without an answer",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for the random faults")
     parser.add_argument(

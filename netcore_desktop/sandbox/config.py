@@ -66,7 +66,8 @@ class SandboxConfig:
     fail_rate: float = 0.0
     #: Delay added before every API answer, in milliseconds.
     latency_ms: int = 0
-    #: Fraction of send calls whose connection is closed without an answer.
+    #: Fraction of send calls whose connection is closed without an answer (and of SMTP
+    #: connections, closed before the greeting).
     drop_rate: float = 0.0
     #: Where the SQLite store lives; ``None`` = a temporary directory removed on stop.
     data_dir: str | Path | None = None

@@ -184,6 +184,11 @@ class Faults:
                 return Decision("fail", 500)
             return _OK
 
+    def smtp_drops(self) -> bool:
+        """Whether the next SMTP connection is closed before the greeting (drop_rate)."""
+        with self._lock:
+            return bool(self.drop_rate) and self._random.random() < self.drop_rate
+
     def smtp_fails(self) -> bool:
         """Whether the next SMTP message is refused with a temporary failure (fail_rate)."""
         with self._lock:

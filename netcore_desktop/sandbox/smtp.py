@@ -10,7 +10,8 @@ Authentication without TLS is allowed because the relay only ever listens on loo
 Given a certificate and key (:func:`server_tls_context`), the relay also offers STARTTLS on
 its port and serves implicit TLS (SMTPS) on a second port; each stored message records the
 TLS version it arrived over (``tls``, ``None`` when unencrypted). The certificate and key
-are loaded with the standard :mod:`ssl` module only.
+are loaded with the standard :mod:`ssl` module only. The ``drop_rate`` fault closes that
+fraction of new connections before the greeting; ``fail_rate`` answers ``DATA`` with 451.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ class _LoopbackSMTP(SMTP):
             )
             return "454 4.7.0 TLS handshake failed"
         return await super().handle_exception(error)
+
+
+class _Dropped(asyncio.Protocol):
+    """A connection the ``drop_rate`` fault closes as soon as it opens, with no greeting."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 class _Handler:
@@ -216,7 +224,10 @@ async def start_smtp(
     relay = SmtpRelay(_Handler(service))
     authenticator = _Authenticator(service, user, password)
 
-    def factory(starttls: ssl.SSLContext | None) -> SMTP:
+    def factory(starttls: ssl.SSLContext | None) -> asyncio.Protocol:
+        if service.faults.smtp_drops():
+            service.counters["smtp_dropped"] += 1
+            return _Dropped()
         session = _LoopbackSMTP(
             relay.handler,
             hostname=HOSTNAME,

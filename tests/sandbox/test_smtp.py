@@ -108,6 +108,20 @@ def test_smtp_fail_rate_gives_a_temporary_failure(sandbox: EmbeddedSandbox) -> N
     assert sandbox.messages() == []
 
 
+def test_smtp_drop_rate_closes_new_connections_before_the_greeting(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    sandbox.set_faults(drop_rate=1.0)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        _connect(sandbox)
+    assert sandbox.stats()["responses"]["smtp_dropped"] == 1
+    sandbox.set_faults(drop_rate=0.0)
+    with _connect(sandbox) as smtp:
+        smtp.login(sandbox.smtp_user, sandbox.smtp_password)
+        smtp.send_message(_message("nd-after-drop"))
+    assert len(sandbox.messages(token="nd-after-drop")) == 1
+
+
 def test_non_ascii_headers_are_decoded(sandbox: EmbeddedSandbox) -> None:
     msg = _message("nd-utf8")
     del msg["Subject"]
