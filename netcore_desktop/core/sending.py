@@ -278,7 +278,8 @@ class SendService:
     ) -> None:
         """Bind the service to ``profile``; nothing slow happens here.
 
-        ``retry`` changes the retry policy of the client this service makes.
+        ``retry`` changes the retry policy of the client (and SMTP transport) this service
+        makes.
         """
         self.profile = profile
         self.secrets = secrets
@@ -376,6 +377,7 @@ class SendService:
                         p.smtp_security,
                         timeout=p.timeout_s,
                         ssl_context=context,
+                        retry=self._retry,
                     )
                 except SmtpSecurityError as exc:
                     raise SendError("config", str(exc)) from exc

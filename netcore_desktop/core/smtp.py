@@ -16,6 +16,11 @@ this computer. The only plaintext fallback is a loopback relay that offers no ST
 on a certificate this computer does not trust, is never bypassed, not even on loopback: a
 loopback port may be a tunnel to a real relay. Every message gets an
 :class:`~netcore_desktop.core.client.ApiResult`, like an API send.
+
+A connection that fails before any message was offered (refused, closed or a 4xx greeting,
+before ``MAIL FROM``) is tried again with the API's :class:`~netcore_desktop.core.client.
+RetryPolicy` backoff; nothing is ever retried once a transaction has begun, since the relay
+may have taken the message.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import email.policy
 import logging
 import mimetypes
+import random
 import smtplib
 import ssl
 import threading
@@ -35,7 +41,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Final
 
-from netcore_desktop.core.client import ApiResult, RequestRecord
+from netcore_desktop.core.client import ApiResult, RequestRecord, RetryPolicy
 from netcore_desktop.core.history import Outcome
 from netcore_desktop.core.message import Address, Attachment, Draft, Envelope
 from netcore_desktop.core.profiles import SmtpSecurity, is_loopback_host
@@ -168,13 +174,32 @@ def _reply_text(code: int, reply: bytes | str) -> str:
 
 
 class _Failure(Exception):
-    """A failed transaction, already turned into an outcome and a sentence."""
+    """A failed transaction, already turned into an outcome and a sentence.
 
-    def __init__(self, outcome: Outcome, meaning: str, reply: str = "") -> None:
+    ``transient`` marks a connection failure before any message was offered, which a new
+    connection may cure; ``tries`` is how many connections were attempted.
+    """
+
+    def __init__(
+        self, outcome: Outcome, meaning: str, reply: str = "", *, transient: bool = False
+    ) -> None:
         super().__init__(meaning)
         self.outcome = outcome
         self.meaning = meaning
         self.reply = reply
+        self.transient = transient
+        self.tries = 1
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failure while connecting (before ``MAIL FROM``) is worth another try."""
+    if isinstance(exc, ssl.SSLError):
+        return False  # a certificate or protocol mismatch will not change by itself
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500  # e.g. "421 too busy" as the greeting
+    if isinstance(exc, smtplib.SMTPException):  # (a subclass of OSError)
+        return isinstance(exc, smtplib.SMTPServerDisconnected)
+    return isinstance(exc, OSError)  # refused, reset, unreachable, timed out
 
 
 class SmtpTransport:
@@ -196,13 +221,20 @@ class SmtpTransport:
         timeout: float = 30.0,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        """Check the settings; no connection is made until the first send."""
+        """Check the settings; no connection is made until the first send.
+
+        ``ssl_context`` decides which certificates are trusted (default: the system's);
+        ``retry`` how a failed connection is tried again (default: as the API client).
+        """
         self.host = host.strip()
         self.port = int(port)
         self.user = user
         self.security = SmtpSecurity(security)
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random()
         self._password = password
         self._ssl_context = ssl_context
         self._loopback = is_loopback_host(self.host)
@@ -251,6 +283,7 @@ class SmtpTransport:
                 Outcome.FAILED,
                 f"Could not connect to the SMTP relay {where} ({exc}): check the host, the "
                 "port and the network. Nothing was sent.",
+                transient=_transient(exc),
             ) from exc
         try:
             conn.ehlo()
@@ -267,8 +300,38 @@ class SmtpTransport:
                 Outcome.FAILED,
                 f"The SMTP relay {where} closed the connection before sending ({exc}). "
                 "Nothing was sent.",
+                transient=_transient(exc),
             ) from exc
         return conn
+
+    def _connect_retrying(self, cancel: threading.Event | None) -> tuple[smtplib.SMTP, int]:
+        """:meth:`_connect`, tried again on transient failures; (connection, tries)."""
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return self._connect(), tries
+            except _Failure as failure:
+                failure.tries = tries
+                if not failure.transient or tries >= self.retry.max_tries:
+                    if tries > 1:
+                        failure.meaning += f" (tried {tries} times)"
+                    raise
+                delay = self.retry.backoff(tries, self._rng)
+                log.info(
+                    "SMTP %s:%d: %s; try %d of %d in %.2f s", self.host, self.port,
+                    failure.meaning, tries + 1, self.retry.max_tries, delay,
+                )
+                if cancel is not None and cancel.wait(delay):
+                    cancelled = _Failure(
+                        Outcome.CANCELLED,
+                        f"Cancelled before it was sent, while waiting to reconnect: "
+                        f"{failure.meaning}",
+                    )
+                    cancelled.tries = tries
+                    raise cancelled from failure
+                if cancel is None and delay > 0:
+                    time.sleep(delay)
 
     def _starttls(self, conn: smtplib.SMTP) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
@@ -366,15 +429,16 @@ class SmtpTransport:
                 if cancel is not None and cancel.is_set():
                     results.append(
                         _result(Outcome.CANCELLED, "Cancelled before it was sent.",
-                                record, started, item)
+                                record, started, item, attempts=0)
                     )
                     continue
+                tries = 1
                 try:
                     if no_connection is not None:
                         raise no_connection
                     if conn is None:
                         try:
-                            conn = self._connect()
+                            conn, tries = self._connect_retrying(cancel)
                         except _Failure as failure:
                             no_connection = failure
                             raise
@@ -382,7 +446,8 @@ class SmtpTransport:
                 except _Failure as failure:
                     results.append(
                         _result(failure.outcome, failure.meaning, record, started, item,
-                                failure.reply)
+                                failure.reply,
+                                attempts=tries if conn is not None else failure.tries)
                     )
                     if conn is not None and failure.outcome is Outcome.UNKNOWN:
                         _quietly_close(conn)
@@ -391,7 +456,8 @@ class SmtpTransport:
                 reply_text = _reply_text(code, reply)
                 meaning = f"Sent: the SMTP relay accepted the message ({reply_text})."
                 results.append(
-                    _result(Outcome.SENT, meaning, record, started, item, reply_text, ok=True)
+                    _result(Outcome.SENT, meaning, record, started, item, reply_text, ok=True,
+                            attempts=tries)
                 )
         finally:
             if conn is not None:
@@ -500,6 +566,7 @@ def _result(
     reply: str = "",
     *,
     ok: bool = False,
+    attempts: int = 1,
 ) -> ApiResult:
     return ApiResult(
         ok=ok,
@@ -508,7 +575,7 @@ def _result(
         meaning=meaning,
         message_id=item.message_id if ok else None,
         latency_ms=(time.perf_counter() - started) * 1000.0,
-        attempts=0 if outcome is Outcome.CANCELLED else 1,
+        attempts=attempts,
         request=record,
         response_body=reply,
     )

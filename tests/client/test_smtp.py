@@ -7,12 +7,15 @@ recipient's server would get: the MIME structure, the headers, who was in the en
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
 import pytest
 
+from netcore_desktop.core.client import RetryPolicy
 from netcore_desktop.core.history import Outcome
 from netcore_desktop.core.message import Address, Attachment, Envelope
 from netcore_desktop.core.profiles import SmtpSecurity
@@ -20,7 +23,7 @@ from netcore_desktop.core.render import render_html
 from netcore_desktop.core.smtp import SmtpSecurityError, SmtpTransport, build_all, build_mime
 from netcore_desktop.sandbox import EmbeddedSandbox
 
-from ._support import make_draft
+from ._support import FAST_RETRY, make_draft
 
 
 def _transport(sandbox: EmbeddedSandbox, **changes: object) -> SmtpTransport:
@@ -31,6 +34,7 @@ def _transport(sandbox: EmbeddedSandbox, **changes: object) -> SmtpTransport:
         "password": sandbox.smtp_password,
         "security": SmtpSecurity.NONE,
         "timeout": 10.0,
+        "retry": FAST_RETRY,
     }
     settings.update(changes)
     return SmtpTransport(**settings)  # type: ignore[arg-type]
@@ -162,6 +166,9 @@ def test_a_temporary_relay_failure_is_failed_not_refused(sandbox: EmbeddedSandbo
     result = _transport(sandbox).send(build_mime(draft, draft.envelopes[0]))
     assert result.outcome is Outcome.FAILED
     assert "451" in result.meaning
+    # The relay may have been handed the message: a 451 to DATA is never sent again.
+    assert result.attempts == 1
+    assert sandbox.stats()["responses"]["smtp_451"] == 1
 
 
 def test_no_relay_listening_is_failed_with_advice() -> None:
@@ -169,10 +176,60 @@ def test_no_relay_listening_is_failed_with_advice() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     draft = make_draft(envelopes=make_draft().envelopes * 2)
-    transport = SmtpTransport("127.0.0.1", port, "u", "p", SmtpSecurity.NONE, timeout=5)
+    transport = SmtpTransport("127.0.0.1", port, "u", "p", SmtpSecurity.NONE, timeout=5,
+                              retry=FAST_RETRY)
     results = transport.send_messages(build_all(draft))
     assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED]
     assert "Could not connect" in results[0].meaning
+    assert "tried 4 times" in results[0].meaning and results[0].attempts == 4
+
+
+def test_a_dropped_connection_before_the_message_is_tried_again(
+    sandbox_factory: Callable[..., EmbeddedSandbox],
+) -> None:
+    # Seed 7 drops the first connections and then lets one through.
+    flaky = sandbox_factory(drop_rate=0.5, seed=7)
+    draft = make_draft()
+    result = _transport(flaky).send(build_mime(draft, draft.envelopes[0]))
+    assert result.outcome is Outcome.SENT, result.meaning
+    dropped = flaky.stats()["responses"]["smtp_dropped"]
+    assert dropped >= 1 and result.attempts == dropped + 1
+    assert len(flaky.messages(token=draft.envelopes[0].token)) == 1
+
+
+def test_a_relay_that_keeps_dropping_is_given_up_after_the_api_tries(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    sandbox.set_faults(drop_rate=1.0)
+    draft = make_draft()
+    result = _transport(sandbox).send(build_mime(draft, draft.envelopes[0]))
+    assert result.outcome is Outcome.FAILED and "Nothing was sent" in result.meaning
+    assert result.attempts == FAST_RETRY.max_tries == 4
+    assert sandbox.stats()["responses"]["smtp_dropped"] == 4
+    assert sandbox.messages() == []
+
+
+def test_a_refused_login_is_not_tried_again(sandbox: EmbeddedSandbox) -> None:
+    draft = make_draft()
+    result = _transport(sandbox, password="wrong").send(build_mime(draft, draft.envelopes[0]))
+    assert result.outcome is Outcome.REFUSED and result.attempts == 1
+    assert sandbox.stats()["responses"]["smtp_535"] == 1
+
+
+def test_cancelling_while_waiting_to_reconnect_stops_at_once(sandbox: EmbeddedSandbox) -> None:
+    sandbox.set_faults(drop_rate=1.0)
+    draft = make_draft(envelopes=make_draft().envelopes * 2)
+    slow = RetryPolicy(base_delay_s=30.0, max_delay_s=30.0)
+    cancel = threading.Event()
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    try:
+        results = _transport(sandbox, retry=slow).send_messages(build_all(draft), cancel=cancel)
+    finally:
+        timer.cancel()
+    assert [r.outcome for r in results] == [Outcome.CANCELLED, Outcome.CANCELLED]
+    assert "Cancelled before it was sent" in results[0].meaning
+    assert sandbox.messages() == []
 
 
 @pytest.mark.parametrize("host", ["smtp.netcorecloud.net", "10.1.2.3", "example.org"])

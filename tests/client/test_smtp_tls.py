@@ -128,6 +128,7 @@ def test_an_untrusted_certificate_stops_before_the_password_even_on_loopback(
     transport = _transport(relay, security, ssl.create_default_context())
     results = transport.send_messages([build_mime(draft, e) for e in draft.envelopes])
     assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED]
+    assert results[0].attempts == 1  # a certificate problem is not cured by trying again
     meaning = results[0].meaning
     assert "does not trust" in meaning and "CA bundle" in meaning
     assert "Nothing was sent, not even the password" in meaning
