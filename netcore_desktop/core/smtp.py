@@ -18,9 +18,9 @@ loopback port may be a tunnel to a real relay. Every message gets an
 :class:`~netcore_desktop.core.client.ApiResult`, like an API send.
 
 A connection that fails before any message was offered (refused, closed or a 4xx greeting,
-before ``MAIL FROM``) is tried again with the API's :class:`~netcore_desktop.core.client.
-RetryPolicy` backoff; nothing is ever retried once a transaction has begun, since the relay
-may have taken the message.
+before ``MAIL FROM``) is tried again with the API's backoff
+(:class:`~netcore_desktop.core.client.RetryPolicy`); nothing is ever retried once a
+transaction has begun, since the relay may have taken the message.
 """
 
 from __future__ import annotations
