@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
     QCoreApplication,
     QItemSelection,
@@ -139,9 +140,9 @@ def _job_profile(ctx: SupportContext, job: Job, profile: Profile | None) -> Prof
     try:
         return ctx.profile(job.profile)
     except KeyError:
-        raise KeyError(
-            f"The profile “{job.profile}” of this job no longer exists: add it again "
-            "(Settings → Profiles) to send the rest."
+        raise KeyError(QCoreApplication.translate(
+            "BulkJobPanel", "The profile “{profile}” of this job no longer exists: add it "
+            "again (Settings → Profiles) to send the rest.").format(profile=job.profile)
         ) from None
 
 
@@ -220,7 +221,8 @@ def row_preview_task(ctx: SupportContext, job: Job, row: JobRow,
     from netcore_desktop.ui.history_browser import load_entry_task
 
     if row.source_attempt is None:
-        raise KeyError(f"Row {row.row} has no history entry.")
+        raise KeyError(QCoreApplication.translate(
+            "BulkJobPanel", "Row {row} has no history entry.").format(row=row.row))
     entry = load_entry_task(ctx, row.source_attempt)
     frame = replace(entry.frames[0], generation=row.row)
     details = replace(entry.details[0], generation=row.row)
@@ -264,7 +266,8 @@ def start_job_task(ctx: SupportContext, job_id: int, profile: Profile | None,
     store = JobStore(ctx.history())
     job = store.get(job_id)
     if skip:
-        store.skip_rows(job_id, skip, "Skipped: it has placeholders with no value.")
+        store.skip_rows(job_id, skip, QCoreApplication.translate(
+            "BulkJobPanel", "Skipped: it has placeholders with no value."))
     service = ctx.service(_job_profile(ctx, job, profile))
     runner = JobRunner(service, job_id, on_progress=bridge.on_progress, on_row=bridge.on_row,
                        concurrency=concurrency, rate_per_s=rate or None)
@@ -297,17 +300,21 @@ def decide_task(ctx: SupportContext, job_id: int, action: str, profile: Profile 
         service = ctx.service(_job_profile(ctx, store.get(job_id), profile))
         before = len(store.rows(job_id, [RowState.UNKNOWN]))
         confirmed = reconcile_unknown(store, service.client(), job_id)
-        return (
-            f"Delivery events confirmed {confirmed} of {before} unknown row(s) as sent; "
-            f"{before - confirmed} stay unknown."
-        )
+        return QCoreApplication.translate(
+            "BulkJobPanel", "Delivery events confirmed {confirmed} of {before} unknown row(s) "
+            "as sent; {left} stay unknown.").format(
+            confirmed=confirmed, before=before, left=before - confirmed)
     if action == "retry":
         n = store.retry_rows(job_id)
-        return f"{n} failed row(s) will be sent again (with new tokens)."
+        return QCoreApplication.translate(
+            "BulkJobPanel", "{n} failed row(s) will be sent again (with new tokens).").format(n=n)
     n = store.resolve_unknown(job_id, None, action)
     if action == "resend":
-        return f"{n} unknown row(s) will be sent again (with new tokens)."
-    return f"{n} unknown row(s) left as they are."
+        return QCoreApplication.translate(
+            "BulkJobPanel", "{n} unknown row(s) will be sent again (with new tokens).").format(
+            n=n)
+    return QCoreApplication.translate(
+        "BulkJobPanel", "{n} unknown row(s) left as they are.").format(n=n)
 
 
 def cancel_job_task(ctx: SupportContext, job_id: int) -> None:
@@ -453,14 +460,15 @@ class JobRowsModel(QAbstractTableModel):
         return ""
 
 
-#: Row filter choices: label → states (``None``: flagged rows).
+#: Row filter choices: label → states (``None``: flagged rows). The labels are marked for
+#: the translation extractor here and translated where the filter box is filled.
 _FILTERS: Final = (
-    ("All rows", ()),
-    ("Flagged (unfilled placeholders)", None),
-    ("Unknown (answer never arrived)", ("unknown",)),
-    ("Failed or refused", ("failed", "refused")),
-    ("Not sent yet", ("pending", "sending")),
-    ("Sent or queued", ("sent", "queued")),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "All rows"), ()),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "Flagged (unfilled placeholders)"), None),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "Unknown (answer never arrived)"), ("unknown",)),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "Failed or refused"), ("failed", "refused")),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "Not sent yet"), ("pending", "sending")),
+    (QT_TRANSLATE_NOOP("BulkJobPanel", "Sent or queued"), ("sent", "queued")),
 )
 
 
@@ -663,7 +671,7 @@ class BulkJobPanel(QWidget):
         self.filter = named(QComboBox(), "bulkJobFilter", self.tr("Rows to show"),
                             self.tr("Show every row, or only some"))
         for index, (label, _states) in enumerate(_FILTERS):
-            self.filter.addItem(self.tr(label), index)
+            self.filter.addItem(QCoreApplication.translate("BulkJobPanel", str(label)), index)
         self.flag_label = named(QLabel(), "bulkJobFlags", self.tr("Flagged rows"))
         self.flag_label.setProperty("role", "hint")
         self.table = named(QTableView(), "bulkJobRows", self.tr("Rows of the job"),

@@ -81,7 +81,12 @@ def set_tab_order(*widgets: QWidget) -> None:
 
 
 def tr(context: str, text: str) -> str:
-    """Translate ``text`` outside a QObject method (module-level strings)."""
+    """Translate ``text`` outside a QObject method (module-level strings).
+
+    The extractor (``pyside6-lupdate``) does not see strings passed through this helper
+    (it reads ``tr("Context", "text")`` as a text with a comment); for a literal to reach
+    the translators, write ``QCoreApplication.translate("Context", "text")`` in place.
+    """
     return QCoreApplication.translate(context, text)
 
 

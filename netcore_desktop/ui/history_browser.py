@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
     QAbstractTableModel,
+    QCoreApplication,
     QDate,
     QItemSelection,
     QModelIndex,
@@ -80,17 +82,18 @@ SEARCH_LIMIT: Final = 500
 #: Envelopes of one entry whose preview is prepared (the rest are summed up).
 MAX_PREVIEW_ENVELOPES: Final = 50
 
-#: Status filter choices: label → outcomes.
+#: Status filter choices: label → outcomes. The labels are marked for the translation
+#: extractor here and translated where the filter box is filled.
 _STATUS_CHOICES: Final = (
-    ("any", ()),
-    ("accepted (sent or queued)", ("sent", "queued")),
-    ("sent", ("sent",)),
-    ("queued (daily limit)", ("queued",)),
-    ("refused", ("refused",)),
-    ("failed", ("failed",)),
-    ("unknown (may have been sent)", ("unknown",)),
-    ("not sent yet (pending)", ("pending",)),
-    ("cancelled", ("cancelled",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "any"), ()),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "accepted (sent or queued)"), ("sent", "queued")),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "sent"), ("sent",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "queued (daily limit)"), ("queued",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "refused"), ("refused",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "failed"), ("failed",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "unknown (may have been sent)"), ("unknown",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "not sent yet (pending)"), ("pending",)),
+    (QT_TRANSLATE_NOOP("HistoryBrowser", "cancelled"), ("cancelled",)),
 )
 
 
@@ -270,24 +273,33 @@ def _stored_html(payload: dict[str, Any]) -> str:
 
 
 def _answer_text(entry: Any) -> str:
+    no_answer = QCoreApplication.translate("HistoryBrowser", "(no answer)")
     lines = [
-        f"Outcome: {entry.outcome}",
-        f"HTTP status: {entry.status_code if entry.status_code is not None else '(no answer)'}",
-        f"Meaning: {entry.meaning}",
-        f"Message id: {entry.message_id or '(none)'}",
-        f"Tries: {entry.attempts}",
+        QCoreApplication.translate("HistoryBrowser", "Outcome: {value}").format(
+            value=entry.outcome),
+        QCoreApplication.translate("HistoryBrowser", "HTTP status: {value}").format(
+            value=entry.status_code if entry.status_code is not None else no_answer),
+        QCoreApplication.translate("HistoryBrowser", "Meaning: {value}").format(
+            value=entry.meaning),
+        QCoreApplication.translate("HistoryBrowser", "Message id: {value}").format(
+            value=entry.message_id or QCoreApplication.translate("HistoryBrowser", "(none)")),
+        QCoreApplication.translate("HistoryBrowser", "Tries: {value}").format(
+            value=entry.attempts),
     ]
     if entry.latency_ms is not None:
-        lines.append(f"Latency: {entry.latency_ms:.0f} ms")
+        lines.append(QCoreApplication.translate("HistoryBrowser", "Latency: {ms} ms").format(
+            ms=f"{entry.latency_ms:.0f}"))
     if entry.completed_at is not None:
-        lines.append(f"Answered: {entry.completed_at.astimezone():%Y-%m-%d %H:%M:%S}")
+        lines.append(QCoreApplication.translate("HistoryBrowser", "Answered: {time}").format(
+            time=f"{entry.completed_at.astimezone():%Y-%m-%d %H:%M:%S}"))
     if entry.error:
-        lines.append(f"Error: {entry.error}")
+        lines.append(QCoreApplication.translate("HistoryBrowser", "Error: {error}").format(
+            error=entry.error))
     lines.append("")
     body = entry.response_body
     with contextlib.suppress(TypeError, ValueError):
         body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    lines.append(body or "(no response body)")
+    lines.append(body or QCoreApplication.translate("HistoryBrowser", "(no response body)"))
     return "\n".join(lines) + "\n"
 
 
@@ -308,10 +320,9 @@ def load_entry_task(ctx: SupportContext, entry_id: int) -> EntryDetails:
     details: list[PreviewDetails] = []
     request_json = json.dumps(_display_payload(payload), indent=2, ensure_ascii=False)
     if not html and payload.get("template_id") is not None:
-        html = (
-            "<p><em>Sent with the stored template #{}: its content lives on the Netcore "
-            "account.</em></p>".format(payload["template_id"])
-        )
+        html = "<p><em>{}</em></p>".format(QCoreApplication.translate(
+            "HistoryBrowser", "Sent with the stored template #{id}: its content lives on the "
+            "Netcore account.").format(id=payload["template_id"]))
     for index, env in enumerate(envelopes[:MAX_PREVIEW_ENVELOPES] or [{}]):
         attributes = {str(k): str(v) for k, v in (env.get("attributes") or {}).items()}
         shown = substitute(html, attributes)
@@ -334,11 +345,12 @@ def load_entry_task(ctx: SupportContext, entry_id: int) -> EntryDetails:
             )
         )
         headers = [
-            "# HTTP request as sent (the key is never stored)",
+            "# " + QCoreApplication.translate(
+                "HistoryBrowser", "HTTP request as sent (the key is never stored)"),
             f"POST {entry.endpoint}",
             f"Transport: {entry.transport}, API {entry.api_version}, profile {entry.profile}",
             "",
-            "# This recipient",
+            "# " + QCoreApplication.translate("HistoryBrowser", "This recipient"),
             f"To: {to}",
             f"Subject: {substitute(subject, attributes)}",
             f"X-APIHEADER: {env.get('token_to', '')}",
@@ -359,8 +371,12 @@ def load_entry_task(ctx: SupportContext, entry_id: int) -> EntryDetails:
         )
     request_text = (
         f"POST {entry.endpoint}\n"
-        f"Sent {entry.created_at.astimezone():%Y-%m-%d %H:%M:%S} with profile {entry.profile} "
-        f"({entry.transport}, API {entry.api_version}); {entry.credits} credit(s)\n\n"
+        + QCoreApplication.translate(
+            "HistoryBrowser", "Sent {time} with profile {profile} ({transport}, API {api}); "
+            "{credits} credit(s)").format(
+            time=f"{entry.created_at.astimezone():%Y-%m-%d %H:%M:%S}", profile=entry.profile,
+            transport=entry.transport, api=entry.api_version, credits=entry.credits)
+        + "\n\n"
         + request_json
         + "\n"
     )
@@ -394,14 +410,16 @@ def events_task(ctx: SupportContext, entry_id: int) -> EventsResult:
     except KeyError:
         lookup = EventLookup(
             (), False,
-            f"The profile “{entry.profile}” that sent this was removed: its events cannot be "
-            "asked for.",
+            QCoreApplication.translate(
+                "HistoryBrowser", "The profile “{profile}” that sent this was removed: its "
+                "events cannot be asked for.").format(profile=entry.profile),
         )
         return EventsResult(entry_id, lookup, support_summary(entry, lookup))
     try:
         client = ctx.service(profile).client()
     except SendError as exc:
-        lookup = EventLookup((), False, f"Events need the profile's API key: {exc}")
+        lookup = EventLookup((), False, QCoreApplication.translate(
+            "HistoryBrowser", "Events need the profile's API key: {error}").format(error=exc))
         return EventsResult(entry_id, lookup, support_summary(entry, lookup))
     lookup = fetch_events(client, entry)
     return EventsResult(entry_id, lookup, support_summary(entry, lookup))
@@ -422,8 +440,9 @@ def prepare_resend_task(ctx: SupportContext, entry_id: int, to: str | None) -> R
     except KeyError:
         raise SendError(
             "not_found",
-            f"The profile “{entry.profile}” that sent this no longer exists: add it again "
-            "(Settings → Profiles) to resend.",
+            QCoreApplication.translate(
+                "HistoryBrowser", "The profile “{profile}” that sent this no longer exists: "
+                "add it again (Settings → Profiles) to resend.").format(profile=entry.profile),
         ) from None
     service = ctx.service(profile)
     prepared = service.prepare_resend(entry_id, to=to)
@@ -679,7 +698,8 @@ class HistoryBrowser(QWidget):
             self.tr("Only entries with this outcome"),
         )
         for index, (label, _outcomes) in enumerate(_STATUS_CHOICES):
-            self.status_filter.addItem(self.tr(label), index)
+            self.status_filter.addItem(QCoreApplication.translate("HistoryBrowser", str(label)),
+                                       index)
         self.date_check = named(
             QCheckBox(self.tr("Dates")), "historyDatesEnabled", self.tr("Filter by date"),
             self.tr("Only entries sent between these dates (inclusive)"),

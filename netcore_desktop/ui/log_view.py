@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QItemSelection, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netcore_desktop.ui.common import icon, named, set_tab_order, tr, with_shortcut
+from netcore_desktop.ui.common import icon, named, set_tab_order, with_shortcut
 from netcore_desktop.ui.log_model import COLUMNS, ENTRY_ROLE, LogFilterModel, ResponseLogModel
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.send_worker import LogEntry
@@ -53,28 +53,29 @@ def _pretty(text: str) -> str:
 def describe_entry(entry: LogEntry) -> str:
     """The details pane's text for ``entry``: request (key masked), answer, field errors."""
 
-    def t(text: str) -> str:
-        return tr("ResponseLogView", text)
-
+    # Named ``translate`` so that the extractor (pyside6-lupdate) finds each literal.
+    translate = QCoreApplication.translate
     lines: list[str] = []
     status = str(entry.status_code) if entry.status_code is not None else "—"
     lines.append(f"{entry.time:%Y-%m-%d %H:%M:%S %z}  ·  {entry.profile}  ·  {entry.outcome}")
     lines.append(entry.meaning)
     if entry.message_id:
-        lines.append(t("Message id: {id}").format(id=entry.message_id))
+        lines.append(translate("ResponseLogView", "Message id: {id}").format(id=entry.message_id))
     if entry.tokens:
-        lines.append(t("Correlation token(s): {tokens}").format(tokens=", ".join(entry.tokens)))
+        lines.append(translate("ResponseLogView", "Correlation token(s): {tokens}").format(
+            tokens=", ".join(entry.tokens)))
     if entry.attempt_id is not None:
         if entry.attempts > 1:
-            lines.append(t("History attempt #{id}, {n} tries").format(
+            lines.append(translate("ResponseLogView", "History attempt #{id}, {n} tries").format(
                 id=entry.attempt_id, n=entry.attempts))
         else:
-            lines.append(t("History attempt #{id}").format(id=entry.attempt_id))
+            lines.append(translate("ResponseLogView", "History attempt #{id}").format(
+                id=entry.attempt_id))
     lines.append("")
-    lines.append(t("── Request ──"))
+    lines.append(translate("ResponseLogView", "── Request ──"))
     request = entry.request
     if request is None:
-        lines.append(t("(no request was made)") + f"  {entry.endpoint}")
+        lines.append(translate("ResponseLogView", "(no request was made)") + f"  {entry.endpoint}")
     else:
         lines.append(f"{request.method} {request.url}")
         for name, value in request.headers:
@@ -83,14 +84,17 @@ def describe_entry(entry: LogEntry) -> str:
         if request.body_bytes:
             lines.append(_pretty(request.body_bytes.decode("utf-8", "replace")))
         else:
-            lines.append(t("(body no longer kept in memory: see the history)"))
+            lines.append(translate(
+                "ResponseLogView", "(body no longer kept in memory: see the history)"))
     lines.append("")
-    lines.append(t("── Response: HTTP {status} ──").format(status=status))
+    lines.append(translate("ResponseLogView", "── Response: HTTP {status} ──").format(
+        status=status))
     if entry.errors:
         for field, message in entry.errors:
             lines.append(f"• {field}: {message}" if field else f"• {message}")
         lines.append("")
-    lines.append(_pretty(entry.response_body) if entry.response_body else t("(no body)"))
+    lines.append(_pretty(entry.response_body) if entry.response_body
+                 else translate("ResponseLogView", "(no body)"))
     return "\n".join(lines) + "\n"
 
 
