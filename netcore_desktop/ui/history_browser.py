@@ -9,7 +9,7 @@ HTML with that envelope's values filled in, in the same preview pane the compose
 uses), the request, the answer, and its delivery events, fetched from the profile's events
 endpoint by correlation token (§8) in the worker. Actions: open as a new draft, resend as
 it was, resend to a corrected address, copy a summary for a support ticket, and send many
-selected entries again as one bulk job.
+selected entries again as a bulk job (one job per profile that sent them).
 
 Nothing here touches SQLite, the keyring or the network on the GUI thread: every such call
 is a task of :mod:`.tasks`, and what comes back are plain frozen values.
@@ -611,7 +611,8 @@ class HistoryBrowser(QWidget):
     open_draft_requested = Signal(object)
     #: A resend finished (a :class:`ResendDone`).
     resent = Signal(object)
-    #: The person asked to send the selected entries again as one bulk job (entry ids).
+    #: The person asked to send the selected entries again as a bulk job (entry ids, all
+    #: sent with one profile: a selection over several profiles emits once per profile).
     bulk_resend_requested = Signal(object)
     #: Text for the status bar.
     status_message = Signal(str)
@@ -1291,9 +1292,48 @@ class HistoryBrowser(QWidget):
             emit(self.status_message, self.tr("Opened {url}").format(url=url.toString()))
 
     def _on_bulk(self) -> None:
-        ids = self.selected_ids()
-        if ids:
-            emit(self.bulk_resend_requested, ids)
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        entries = [self.model.entry(r) for r in rows]
+        if not entries:
+            return
+        # A job sends with one profile: entries sent with several become one job each, so
+        # that every entry goes out again through the profile (account) that sent it.
+        groups: dict[str, list[EntryRow]] = {}
+        for entry in entries:
+            groups.setdefault(entry.profile, []).append(entry)
+        if len(groups) > 1 and not self._confirm_jobs_per_profile(groups):
+            emit(self.status_message, self.tr("No bulk job made."))
+            return
+        for group in groups.values():
+            emit(self.bulk_resend_requested, [e.id for e in group])
+
+    def _confirm_jobs_per_profile(self, groups: dict[str, list[EntryRow]]) -> bool:
+        """Ask before making one bulk job per profile; True when the person agreed."""
+        lines = [
+            self.tr("• {n} with “{profile}”: {credits} credit(s)").format(
+                n=len(group), profile=profile, credits=sum(e.credits for e in group))
+            for profile, group in groups.items()
+        ]
+        total = sum(len(g) for g in groups.values())
+        credits = sum(e.credits for g in groups.values() for e in g)
+        box = QMessageBox(self)
+        box.setObjectName("historyBulkPerProfile")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(self.tr("Resend as bulk jobs"))
+        box.setText(
+            self.tr("The {total} selected entries were sent with {n} different profiles. "
+                    "Each goes out again through the profile that sent it, so this makes "
+                    "{n} bulk jobs:").format(total=total, n=len(groups))
+            + "\n\n" + "\n".join(lines) + "\n\n"
+            + self.tr("About {credits} credit(s) in all. Each job opens in its own window "
+                      "and sends nothing until you press Start there.").format(credits=credits)
+        )
+        make = box.addButton(self.tr("Make {n} jobs").format(n=len(groups)),
+                             QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is make
 
     # --- life cycle ---------------------------------------------------------------------------
 

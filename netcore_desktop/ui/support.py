@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -55,11 +55,12 @@ def create_resend_job_task(ctx: SupportContext, attempt_ids: list[int]) -> int:
     history = ctx.history()
     profiles = {history.get(i).profile for i in attempt_ids}
     if len(profiles) != 1:
-        raise ValueError(
-            "The selected entries were sent with different profiles ("
-            + ", ".join(sorted(profiles))
-            + "): select entries of one profile for one bulk job."
-        )
+        raise ValueError(QCoreApplication.translate(
+            "SupportTools", "The selected entries were sent with different profiles "
+            "({profiles}): a bulk job sends with one profile. Select the entries of one "
+            "profile (the Profile filter shows only them), or use “Resend selected as a bulk "
+            "job” in the History, which makes one job per profile.").format(
+            profiles=", ".join(sorted(profiles))))
     return JobStore(history).create_resend(profiles.pop(), attempt_ids)
 
 
