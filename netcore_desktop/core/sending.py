@@ -367,20 +367,8 @@ class SendService:
         with self._lock:
             if self._smtp is None:
                 p = self.profile
-                context = _ca_bundle_context(p.ca_bundle)
-                try:
-                    self._smtp = SmtpTransport(
-                        p.smtp_host,
-                        p.smtp_port,
-                        p.smtp_user,
-                        self._secret("smtp") if p.smtp_user else "",
-                        p.smtp_security,
-                        timeout=p.timeout_s,
-                        ssl_context=context,
-                        retry=self._retry,
-                    )
-                except SmtpSecurityError as exc:
-                    raise SendError("config", str(exc)) from exc
+                password = self._secret("smtp") if p.smtp_user else ""
+                self._smtp = smtp_transport_for(p, password, retry=self._retry)
             return self._smtp
 
     # -- prepare --
@@ -530,6 +518,34 @@ class SendService:
             prepared, resend_of=attempt_id, allow_timeout_retry=allow_timeout_retry,
             cancel=cancel,
         )
+
+
+def smtp_transport_for(
+    profile: Profile,
+    password: str,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> SmtpTransport:
+    """The profile's SMTP transport: its relay, security setting and CA bundle.
+
+    Raises :class:`SendError` (``config``) when the settings would expose the password or
+    the CA bundle cannot be read.
+    """
+    context = _ca_bundle_context(profile.ca_bundle)
+    try:
+        return SmtpTransport(
+            profile.smtp_host,
+            profile.smtp_port,
+            profile.smtp_user,
+            password,
+            profile.smtp_security,
+            timeout=profile.timeout_s if timeout is None else timeout,
+            ssl_context=context,
+            retry=retry,
+        )
+    except SmtpSecurityError as exc:
+        raise SendError("config", str(exc)) from exc
 
 
 def _ca_bundle_context(ca_bundle: str) -> ssl.SSLContext | None:

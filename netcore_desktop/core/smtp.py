@@ -394,6 +394,20 @@ class SmtpTransport:
             # smtplib keeps these on the connection object; the password has no more use.
             conn.password = ""
 
+    def check_login(self) -> str | None:
+        """Connect, secure and log in exactly as a send would, then leave; send nothing.
+
+        Returns ``None`` when the relay accepted the login, else the sentence explaining why
+        not (the same sentences a send gives). For "Test connection" in the profiles dialog.
+        """
+        with self._lock:
+            try:
+                conn = self._connect()
+            except _Failure as failure:
+                return failure.meaning
+            _quietly_close(conn)
+            return None
+
     # -- sending --
 
     def _record(self, item: MimeMessage, data: bytes) -> RequestRecord:

@@ -345,46 +345,31 @@ class SendWorker(QObject):
         )
 
     def _test_smtp(self, profile: Profile, password: str) -> None:
-        import smtplib
-        import ssl
+        # The transport a send would use (its security rules and the profile's CA bundle),
+        # connecting and logging in as a send would, then leaving without sending.
+        from netcore_desktop.core.sending import SendError, smtp_transport_for
 
         try:
             secret = password or self.secrets().get_smtp_password(profile.name) or ""
-            context = ssl.create_default_context()
-            timeout = min(profile.timeout_s, 15.0)
-            smtp: smtplib.SMTP
-            if str(profile.smtp_security) == "tls":
-                smtp = smtplib.SMTP_SSL(
-                    profile.smtp_host, profile.smtp_port, timeout=timeout, context=context
-                )
+            transport = smtp_transport_for(
+                profile, secret if profile.smtp_user else "",
+                timeout=min(profile.timeout_s, 15.0),
+            )
+            problem = transport.check_login()
+        except SendError as exc:
+            problem = str(exc)
+        except Exception as exc:  # the keyring, or anything unforeseen: say it, stay up
+            log.exception("SMTP connection test failed")
+            problem = str(exc)
+        if problem is None:
+            if profile.smtp_user:
+                message = self.tr("Connected: {host} accepted the login.")
             else:
-                smtp = smtplib.SMTP(profile.smtp_host, profile.smtp_port, timeout=timeout)
-                if str(profile.smtp_security) == "starttls":
-                    smtp.starttls(context=context)
-            with smtp:
-                if profile.smtp_user:
-                    smtp.login(profile.smtp_user, secret)
-            message = self.tr("Connected: {host} accepted the login.").format(
-                host=profile.smtp_host
-            )
+                message = self.tr("Connected: {host} answered.")
+            message = message.format(host=profile.smtp_host)
             emit(self.connection_tested, ConnectionTested(profile.name, True, None, message))
-        except smtplib.SMTPAuthenticationError:
-            emit(self.connection_tested,
-                ConnectionTested(
-                    profile.name, False, None,
-                    self.tr("The SMTP user name or password was refused: both are on the "
-                            "Netcore dashboard (the SMTP password is not the API key)."),
-                )
-            )
-        except (OSError, smtplib.SMTPException) as exc:
-            emit(self.connection_tested,
-                ConnectionTested(
-                    profile.name, False, None,
-                    self.tr("Could not talk to {host}:{port}: {error}").format(
-                        host=profile.smtp_host, port=profile.smtp_port, error=exc
-                    ),
-                )
-            )
+        else:
+            emit(self.connection_tested, ConnectionTested(profile.name, False, None, problem))
 
     @Slot(object)
     def start_sandbox(self, config: SandboxConfig | None) -> None:
