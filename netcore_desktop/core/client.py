@@ -17,6 +17,7 @@ import email.utils
 import gzip
 import json
 import logging
+import os
 import random
 import re
 import shlex
@@ -300,7 +301,8 @@ def _ssl_verify(verify: str | bool) -> ssl.SSLContext | bool:
     if not isinstance(verify, str) or not verify:
         raise ClientConfigError("verify must be True or the path of a CA bundle file.")
     try:
-        return ssl.create_default_context(cafile=verify)
+        # "~/ca.pem" is accepted by the profile check (and by SMTP): expand it here too.
+        return ssl.create_default_context(cafile=os.path.expanduser(verify))
     except (OSError, ssl.SSLError) as exc:
         raise ClientConfigError(f"The CA bundle {verify!r} cannot be read: {exc}") from exc
 

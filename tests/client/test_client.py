@@ -13,6 +13,7 @@ import random
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -404,6 +405,20 @@ def test_tls_verification_cannot_be_switched_off(tmp_path: object) -> None:
     with pytest.raises(ClientConfigError, match="CA bundle"):
         NetcoreClient("https://emailapi.netcorecloud.net", "k" * 32,
                       verify="/nonexistent/ca.pem")
+
+
+def test_a_ca_bundle_in_the_home_folder_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The profile check accepts "~/ca.pem"; the client must read the same file.
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    client = NetcoreClient("https://emailapi.netcorecloud.net", "k" * 32, verify="~/ca.pem")
+    client.close()
+    with pytest.raises(ClientConfigError, match="CA bundle"):
+        NetcoreClient("https://emailapi.netcorecloud.net", "k" * 32, verify="~/other.pem")
 
 
 def test_bad_base_urls_and_keys_are_refused_up_front() -> None:
