@@ -178,16 +178,25 @@ class _Failure(Exception):
 
     ``transient`` marks a connection failure before any message was offered, which a new
     connection may cure; ``tries`` is how many connections were attempted.
+    ``connection_lost`` marks a connection that broke before this message's content went
+    out: the connection is of no more use, and the message may go on a new one.
     """
 
     def __init__(
-        self, outcome: Outcome, meaning: str, reply: str = "", *, transient: bool = False
+        self,
+        outcome: Outcome,
+        meaning: str,
+        reply: str = "",
+        *,
+        transient: bool = False,
+        connection_lost: bool = False,
     ) -> None:
         super().__init__(meaning)
         self.outcome = outcome
         self.meaning = meaning
         self.reply = reply
         self.transient = transient
+        self.connection_lost = connection_lost
         self.tries = 1
 
 
@@ -447,31 +456,45 @@ class SmtpTransport:
                     )
                     continue
                 tries = 1
-                try:
-                    if no_connection is not None:
-                        raise no_connection
-                    if conn is None:
-                        try:
-                            conn, tries = self._connect_retrying(cancel)
-                        except _Failure as failure:
-                            no_connection = failure
-                            raise
-                    code, reply = self._transaction(conn, item, data)
-                except _Failure as failure:
-                    results.append(
-                        _result(failure.outcome, failure.meaning, record, started, item,
-                                failure.reply,
-                                attempts=tries if conn is not None else failure.tries)
-                    )
-                    if conn is not None and failure.outcome is Outcome.UNKNOWN:
-                        _quietly_close(conn)
-                        conn = None
+                # A connection that broke before this message's content went out (the relay
+                # restarted, an idle timeout) is replaced once, for this message and the rest.
+                reconnected = False
+                failed = False
+                while True:
+                    try:
+                        if no_connection is not None:
+                            raise no_connection
+                        if conn is None:
+                            try:
+                                conn, tries = self._connect_retrying(cancel)
+                            except _Failure as failure:
+                                no_connection = failure
+                                raise
+                        code, reply = self._transaction(conn, item, data)
+                    except _Failure as failure:
+                        attempts = tries if conn is not None else failure.tries
+                        lost = failure.connection_lost or failure.outcome is Outcome.UNKNOWN
+                        if conn is not None and lost:
+                            _quietly_close(conn)
+                            conn = None
+                        if failure.connection_lost and not reconnected:
+                            reconnected = True
+                            log.info("SMTP %s:%d: %s; reconnecting.", self.host, self.port,
+                                     failure.meaning)
+                            continue
+                        results.append(
+                            _result(failure.outcome, failure.meaning, record, started, item,
+                                    failure.reply, attempts=attempts + int(reconnected))
+                        )
+                        failed = True
+                    break
+                if failed:
                     continue
                 reply_text = _reply_text(code, reply)
                 meaning = f"Sent: the SMTP relay accepted the message ({reply_text})."
                 results.append(
                     _result(Outcome.SENT, meaning, record, started, item, reply_text, ok=True,
-                            attempts=tries)
+                            attempts=tries + int(reconnected))
                 )
         finally:
             if conn is not None:
@@ -526,6 +549,7 @@ class SmtpTransport:
                 Outcome.FAILED,
                 f"The SMTP relay dropped the connection before the message ({exc}). "
                 "Nothing was sent.",
+                connection_lost=True,
             ) from exc
         try:
             code, reply = conn.data(data)

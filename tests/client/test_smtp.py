@@ -12,6 +12,7 @@ from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from typing import Any
 
 import pytest
 
@@ -242,3 +243,60 @@ def test_plaintext_credentials_to_another_computer_are_refused(host: str) -> Non
 def test_plaintext_is_allowed_to_this_computer(host: str) -> None:
     transport = SmtpTransport(host, 2525, "user", "pw", SmtpSecurity.NONE)
     assert transport.url == f"smtp://{host}:2525"
+
+
+class _DropsAtSecondMail:
+    """An aiosmtpd handler that closes the first connection when its second MAIL FROM
+    arrives (as a relay restarting or timing out an idle session would), and keeps every
+    message it accepts."""
+
+    def __init__(self) -> None:
+        self.connections: set[int] = set()
+        self.mails = 0
+        self.delivered: list[tuple[int, bytes]] = []
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.connections.add(id(session))
+        self.mails += 1
+        if self.mails == 2:
+            server.transport.close()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.delivered.append((id(session), bytes(envelope.original_content or b"")))
+        return "250 Message accepted"
+
+
+def test_a_connection_lost_between_messages_is_replaced_and_nothing_is_sent_twice() -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = _DropsAtSecondMail()
+    with socket.socket() as probe:  # aiosmtpd's Controller needs the port up front
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        draft = make_draft(
+            envelopes=tuple(
+                Envelope(to=(Address(f"reader{i}@example.net"),)) for i in range(3)
+            )
+        )
+        transport = SmtpTransport(
+            "127.0.0.1", port, "", "",
+            SmtpSecurity.NONE, timeout=10.0, retry=FAST_RETRY,
+        )
+        results = transport.send_messages(build_all(draft))
+    finally:
+        controller.stop()
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3, [r.meaning for r in results]
+    # The second message went on a new connection, once; the third followed it there.
+    assert results[1].attempts == 2
+    assert len(handler.delivered) == 3
+    assert len({session for session, _ in handler.delivered}) == 2
+    for envelope, (_, raw) in zip(draft.envelopes, handler.delivered, strict=True):
+        assert envelope.token.encode() in raw
