@@ -246,11 +246,12 @@ def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log
 
 
 def test_a_bulk_resend_over_two_profiles_makes_one_job_per_profile_after_asking(
-    qtbot: Any, make_window: Any, sent: dict[str, int], sandbox: EmbeddedSandbox,
-    sandbox_profile: Profile,
+    qtbot: Any, sent: dict[str, int], sandbox: EmbeddedSandbox, sandbox_profile: Profile,
 ) -> None:
     from netcore_desktop.core.jobs import JobStore
     from netcore_desktop.core.profiles import ProfileStore
+    from netcore_desktop.ui.support import create_resend_job_task
+    from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
     # A second account (here: the same sandbox under another profile) sent one more entry.
     other = replace(sandbox_profile, name=f"{sandbox_profile.name} (team B)")
@@ -263,38 +264,48 @@ def test_a_bulk_resend_over_two_profiles_makes_one_job_per_profile_after_asking(
     history.close()
     assert outcome.ok and outcome.attempt_id is not None
 
-    window = make_window()
-    qtbot.waitUntil(lambda: getattr(window, "support", None) is not None, timeout=WAIT)
-    support = window.support
-    support.act_history.trigger()
-    browser = support.browser
-    qtbot.waitUntil(lambda: browser.model.rowCount() == 4, timeout=WAIT)
-    browser.table.selectAll()
+    tasks = TaskRunner(SupportContext(), name="test-bulk-resend")
+    browser = HistoryBrowser(tasks)
+    browser.resize(1200, 700)
+    browser.show()
+    requested: list[list[int]] = []
+    browser.bulk_resend_requested.connect(requested.append)
+    try:
+        qtbot.waitUntil(lambda: browser.model.rowCount() == 4, timeout=WAIT)
+        browser.table.selectAll()
 
-    # Cancelling makes nothing.
-    seen: list[str] = []
-    QTimer.singleShot(0, answer_box("Cancel", seen))
-    with qtbot.waitSignal(browser.status_message, timeout=WAIT,
-                          check_params_cb=lambda text: text == "No bulk job made."):
+        # Cancelling makes nothing.
+        seen: list[str] = []
+        QTimer.singleShot(0, answer_box("Cancel", seen))
+        with qtbot.waitSignal(browser.status_message, timeout=WAIT,
+                              check_params_cb=lambda text: text == "No bulk job made."):
+            browser.act_bulk.trigger()
+        assert requested == []
+
+        QTimer.singleShot(0, answer_box("Make 2 jobs", seen))
         browser.act_bulk.trigger()
-    assert support.jobs == {}
+        text = seen[1]
+        assert "The 4 selected entries were sent with 2 different profiles" in text
+        assert f"• 3 with “{sandbox_profile.name}”: 3 credit(s)" in text
+        assert f"• 1 with “{other.name}”: 1 credit(s)" in text
+        assert "About 4 credit(s) in all" in text
+        assert len(requested) == 2
 
-    QTimer.singleShot(0, answer_box("Make 2 jobs", seen))
-    browser.act_bulk.trigger()
-    text = seen[1]
-    assert "The 4 selected entries were sent with 2 different profiles" in text
-    assert f"• 3 with “{sandbox_profile.name}”: 3 credit(s)" in text
-    assert f"• 1 with “{other.name}”: 1 credit(s)" in text
-    assert "About 4 credit(s) in all" in text
-    qtbot.waitUntil(lambda: len(support.jobs) == 2, timeout=WAIT)
-
+        # Each request becomes a job the way the window makes it (one profile each).
+        made: list[int] = []
+        for ids in requested:
+            with qtbot.waitSignal(tasks.task_finished, timeout=WAIT):
+                tasks.submit(create_resend_job_task, ids, on_done=made.append)
+    finally:
+        dispose(browser)
+        tasks.shutdown()
     history = History()
     try:
         store = JobStore(history)
-        made = {store.get(job_id).profile: {r.source_attempt for r in store.rows(job_id)}
-                for job_id in support.jobs}
+        jobs = {store.get(job_id).profile: {r.source_attempt for r in store.rows(job_id)}
+                for job_id in made}
     finally:
         history.close()
-    assert made == {sandbox_profile.name: set(sent.values()), other.name: {outcome.attempt_id}}
+    assert jobs == {sandbox_profile.name: set(sent.values()), other.name: {outcome.attempt_id}}
     # Nothing is sent before Start is pressed in a job's window.
     assert len(sandbox.messages()) == 4
