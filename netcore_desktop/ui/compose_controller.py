@@ -70,6 +70,10 @@ class ComposeController(QObject):
         self._allow_remote = False
         self._path: Path | None = None
         self._parsed: dict[str, list[ParsedAddress]] = {"to": [], "cc": [], "bcc": []}
+        # The Cc field's addresses. Cc is stored in every envelope, but there may be no
+        # envelope yet (Cc typed before To, or To cleared and typed again): kept here, it
+        # goes into every envelope made later.
+        self._cc: tuple[Address, ...] = ()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class ComposeController(QObject):
         self._selected = 0
         self._allow_remote = False
         self._parsed = {"to": [], "cc": [], "bcc": []}
+        self._cc = draft.envelopes[0].cc if draft.envelopes else ()
         # Remote images first: the preview of the new draft must already be blocked.
         emit(self.remote_images_changed, False)
         emit(self.draft_replaced, draft)
@@ -173,7 +178,7 @@ class ComposeController(QObject):
                 used[match] = True
                 chosen[j] = old[match]
         spare = iter(i for i in range(len(old)) if not used[i])
-        cc = old[0].cc if old else ()
+        cc = self._cc
         envelopes: list[Envelope] = []
         for j, item in enumerate(parsed):
             found = chosen[j]
@@ -190,6 +195,7 @@ class ComposeController(QObject):
         parsed = parse_address_list(text)
         self._parsed["cc"] = parsed
         cc = tuple(p.address for p in parsed)
+        self._cc = cc
         envelopes = tuple(replace(e, cc=cc) for e in self._draft.envelopes)
         self._set(replace(self._draft, envelopes=envelopes))
         emit(self.addresses_parsed, "cc", parsed)
@@ -300,8 +306,7 @@ class ComposeController(QObject):
 
     def add_envelope(self) -> int:
         """Add an empty recipient row; returns its index."""
-        cc = self._draft.envelopes[0].cc if self._draft.envelopes else ()
-        env = Envelope(to=(Address(""),), cc=cc)
+        env = Envelope(to=(Address(""),), cc=self._cc)
         self._set(replace(self._draft, envelopes=(*self._draft.envelopes, env)))
         return len(self._draft.envelopes) - 1
 

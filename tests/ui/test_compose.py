@@ -13,7 +13,8 @@ from PySide6.QtCore import QDateTime, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from netcore_desktop.core.message import Address, Draft, Envelope, draft_to_dict
+from netcore_desktop.core.contract import ApiVersion
+from netcore_desktop.core.message import Address, Draft, Envelope, build_payload, draft_to_dict
 from netcore_desktop.ui.autosave import FILE_NAME
 from netcore_desktop.ui.recipients_model import EMAIL_COLUMN
 
@@ -49,6 +50,37 @@ def test_pasted_list_becomes_rows_and_bad_addresses_show_inline(
     assert form.recipients_model.rowCount() == 2
     assert not label.isVisible()
     assert form.to_edit.extraSelections() == []
+
+
+def test_cc_typed_before_to_or_kept_while_to_is_retyped_is_sent(
+    qtbot: Any, make_window: Any
+) -> None:
+    window = make_window(restore_draft=False)
+    form = window.form
+
+    def cc_of_each_message() -> list[list[str]]:
+        payload = build_payload(window.controller.draft, ApiVersion.V6)
+        return [[c["email"] for c in p.get("cc", [])] for p in payload["personalizations"]]
+
+    form.cc_edit.setFocus()
+    qtbot.keyClicks(form.cc_edit, "Accounts <accounts@example.net>")
+    form.to_edit.setFocus()
+    qtbot.keyClicks(form.to_edit, "asha@example.net, tom@example.net")
+    assert cc_of_each_message() == [["accounts@example.net"], ["accounts@example.net"]]
+
+    # To cleared (no recipient row left) and typed again: the Cc field still applies.
+    form.to_edit.selectAll()
+    qtbot.keyClick(form.to_edit, Qt.Key.Key_Delete)
+    assert window.controller.draft.envelopes == ()
+    qtbot.keyClicks(form.to_edit, "li@example.net")
+    assert cc_of_each_message() == [["accounts@example.net"]]
+    assert form.cc_edit.toPlainText() == "Accounts <accounts@example.net>"
+
+    # A row added in the table gets it too.
+    window.controller.add_envelope()
+    assert [e.cc for e in window.controller.draft.envelopes][-1] == (
+        Address("accounts@example.net", "Accounts"),
+    )
 
 
 def test_placeholders_in_subject_and_body_become_columns(qtbot: Any, make_window: Any) -> None:
