@@ -22,7 +22,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QKeySequence,
     QPaintEvent,
     QShowEvent,
@@ -58,7 +57,7 @@ from netcore_desktop.ui.compose_controller import ComposeController
 from netcore_desktop.ui.compose_form import ComposeForm
 from netcore_desktop.ui.log_model import ResponseLogModel
 from netcore_desktop.ui.log_view import ResponseLogView
-from netcore_desktop.ui.preview import PreviewPane
+from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import (
     PreviewDetails,
@@ -841,20 +840,9 @@ class MainWindow(QMainWindow):
         self.last_shown_at = time.perf_counter()
 
     def _open_link(self, url: QUrl) -> None:
-        if url.scheme().lower() not in ("http", "https", "mailto"):
-            self._status(self.tr("Ignored a link of an unsupported kind: {url}").format(
-                url=url.toString()))
-            return
-        answer = QMessageBox.question(
-            self, self.tr("Open link"),
-            self.tr("Open this link in your web browser?\n\n{url}\n\nOpening it from the "
-                    "preview may count as a click in tracking reports.").format(
-                url=url.toString()),
-            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Open:
-            QDesktopServices.openUrl(url)
+        # The same question (and refusal of other kinds of link) as every other preview.
+        if open_link(self, url):
+            self._status(self.tr("Opened {url}").format(url=url.toString()))
 
     def _jump_to_field(self, field: str, envelope: int, key: str) -> None:
         self.form.focus_field(field, None if envelope < 0 else envelope, key or None)
