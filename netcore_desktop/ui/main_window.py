@@ -767,7 +767,7 @@ class MainWindow(QMainWindow):
         path = self.controller.path
         name = path.name if path is not None else self.tr("Untitled draft")
         mark = "*" if self._modified() else ""
-        self.setWindowTitle(f"{name}{mark} — Netcore Desktop")
+        self.setWindowTitle(self.tr("{draft} — Netcore Desktop").format(draft=name + mark))
 
     # --- preview -------------------------------------------------------------------------------
 
