@@ -421,11 +421,14 @@ class PreviewPane(QWidget):
         """Show a freshly rendered frame (kept until the view exists)."""
         self._frame = frame
         self.subject_label.setText(frame.subject or self.tr("(no subject)"))
-        self.from_label.setText(
-            self.tr("From {sender}  ·  To {to}").format(
-                sender=frame.sender or self.tr("(no sender)"), to=frame.to or self.tr("(nobody)")
-            )
+        line = self.tr("From {sender}  ·  To {to}").format(
+            sender=frame.sender or self.tr("(no sender)"), to=frame.to or self.tr("(nobody)")
         )
+        if frame.cc:
+            line += "  ·  " + self.tr("Cc {cc}").format(cc=frame.cc)
+        if frame.bcc:
+            line += "  ·  " + self.tr("Bcc {bcc}").format(bcc=frame.bcc)
+        self.from_label.setText(line)
         self.stats_label.setText(
             self.tr("HTML {size} · rendered in {ms} ms").format(
                 size=human_size(frame.sent_bytes),

@@ -73,6 +73,9 @@ class PreviewFrame:
     remote_count: int
     render_ms: float
     created: float
+    #: This envelope's Cc and the message's Bcc, as shown beside To ("" when none).
+    cc: str = ""
+    bcc: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ def render_frame(request: RenderRequest) -> PreviewFrame:
         remote_count=len(remote_urls(html)),
         render_ms=(time.perf_counter() - started) * 1000,
         created=request.created,
+        cc=", ".join(a.display() for a in env.cc) if env is not None else "",
+        bcc=", ".join(a.display() for a in draft.bcc),
     )
 
 

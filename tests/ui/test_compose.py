@@ -67,6 +67,11 @@ def test_cc_typed_before_to_or_kept_while_to_is_retyped_is_sent(
     form.to_edit.setFocus()
     qtbot.keyClicks(form.to_edit, "asha@example.net, tom@example.net")
     assert cc_of_each_message() == [["accounts@example.net"], ["accounts@example.net"]]
+    # The preview says who gets a copy.
+    qtbot.waitUntil(
+        lambda: "Cc Accounts <accounts@example.net>" in window.preview.from_label.text(),
+        timeout=WAIT,
+    )
 
     # To cleared (no recipient row left) and typed again: the Cc field still applies.
     form.to_edit.selectAll()
