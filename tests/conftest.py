@@ -7,6 +7,9 @@
 - ``sandbox_factory`` (per test): ``sandbox_factory(**SandboxConfig fields)`` or
   ``sandbox_factory(config)`` starts a sandbox of its own (store under ``tmp_path``); all
   of them are stopped after the test.
+- ``tls`` (session): a test CA and a server certificate for 127.0.0.1 and localhost
+  (:mod:`tests._tls`); ``tls_sandbox`` (per test): a sandbox whose SMTP relay uses that
+  certificate (STARTTLS and an implicit-TLS port), started once and reset for each test.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
+from tests._tls import Tls, make_tls
 
 #: The type of the ``sandbox_factory`` fixture.
 SandboxFactory = Callable[..., EmbeddedSandbox]
@@ -61,3 +65,27 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
     yield make
     for sandbox in started:
         sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    """A test CA and a server certificate it signed for 127.0.0.1 and localhost."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_sandbox_server(
+    tls: Tls, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedSandbox]:
+    """One sandbox whose SMTP relay speaks TLS with ``tls``'s certificate."""
+    config = SandboxConfig(smtp_tls_cert=tls.cert, smtp_tls_key=tls.key,
+                           data_dir=tmp_path_factory.mktemp("tls-sandbox"))
+    with EmbeddedSandbox(config) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def tls_sandbox(tls_sandbox_server: EmbeddedSandbox) -> EmbeddedSandbox:
+    """The TLS sandbox, emptied for this test."""
+    tls_sandbox_server.reset()
+    return tls_sandbox_server

@@ -11,66 +11,25 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
 from netcore_desktop.core.history import History, Outcome
 from netcore_desktop.core.profiles import Profile, SmtpSecurity, Transport
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.core.sending import SendError, SendService
 from netcore_desktop.core.smtp import SmtpTransport, build_mime
-from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
+from netcore_desktop.sandbox import EmbeddedSandbox
+from tests._tls import Tls, make_tls
 
 from ._support import make_draft
 
 
-@dataclass(frozen=True)
-class Tls:
-    """A test CA (its PEM file too) and a server certificate it signed."""
-
-    ca: trustme.CA
-    ca_file: Path
-    cert: Path
-    key: Path
-
-    def trusting(self) -> ssl.SSLContext:
-        """Client settings that trust the test CA only."""
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
-
-
-def _make_tls(folder: Path, *names: str) -> Tls:
-    ca = trustme.CA()
-    server = ca.issue_cert(*names)
-    tls = Tls(ca, folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    ca.cert_pem.write_to_path(str(tls.ca_file))
-    tls.cert.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
-    server.private_key_pem.write_to_path(str(tls.key))
-    return tls
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return _make_tls(tmp_path_factory.mktemp("tls"), "127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="module")
-def tls_server(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSandbox]:
-    config = SandboxConfig(smtp_tls_cert=tls.cert, smtp_tls_key=tls.key,
-                           data_dir=tmp_path_factory.mktemp("tls-sandbox"))
-    with EmbeddedSandbox(config) as sandbox:
-        yield sandbox
-
-
 @pytest.fixture
-def relay(tls_server: EmbeddedSandbox) -> EmbeddedSandbox:
-    """The TLS sandbox, emptied for this test."""
-    tls_server.reset()
-    return tls_server
+def relay(tls_sandbox: EmbeddedSandbox) -> EmbeddedSandbox:
+    """The sandbox with a TLS relay (``tls_sandbox``), emptied for this test."""
+    return tls_sandbox
 
 
 def _port(sandbox: EmbeddedSandbox, security: SmtpSecurity) -> int:
@@ -139,7 +98,7 @@ def test_an_untrusted_certificate_stops_before_the_password_even_on_loopback(
 def test_a_certificate_for_another_name_is_refused(
     sandbox_factory: Callable[..., EmbeddedSandbox], tmp_path: Path
 ) -> None:
-    other = _make_tls(tmp_path, "relay.example.org")
+    other = make_tls(tmp_path, "relay.example.org")
     sandbox = sandbox_factory(smtp_tls_cert=other.cert, smtp_tls_key=other.key)
     draft = make_draft()
     result = _transport(sandbox, SmtpSecurity.STARTTLS, other.trusting()).send(

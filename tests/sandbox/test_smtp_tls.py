@@ -13,62 +13,18 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import pytest
-import trustme
 
 from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
 from netcore_desktop.sandbox.cli import add_sandbox_parser, run_sandbox
+from tests._tls import Tls
 
 from .conftest import SandboxFactory
 from .test_cli import _start
-
-
-@dataclass(frozen=True)
-class Tls:
-    """A test CA and the files of a server certificate it signed for 127.0.0.1/localhost."""
-
-    ca: trustme.CA
-    cert: Path
-    key: Path
-
-    def client_context(self) -> ssl.SSLContext:
-        """Client settings trusting only the test CA (hostname checked)."""
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    cert, key = folder / "server.pem", folder / "server.key"
-    cert.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
-    server.private_key_pem.write_to_path(str(key))
-    return Tls(ca, cert, key)
-
-
-@pytest.fixture(scope="module")
-def tls_server(tls: Tls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSandbox]:
-    config = SandboxConfig(
-        smtp_tls_cert=tls.cert, smtp_tls_key=tls.key,
-        data_dir=tmp_path_factory.mktemp("tls-sandbox"),
-    )
-    with EmbeddedSandbox(config) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def tls_sandbox(tls_server: EmbeddedSandbox) -> EmbeddedSandbox:
-    tls_server.reset()
-    return tls_server
 
 
 def _message(token: str) -> EmailMessage:
@@ -92,7 +48,7 @@ def test_starttls_is_offered_and_the_message_records_it(
     with smtplib.SMTP(tls_sandbox.host, tls_sandbox.smtp_port, timeout=10) as smtp:
         smtp.ehlo()
         assert smtp.has_extn("starttls")
-        code, _ = smtp.starttls(context=tls.client_context())
+        code, _ = smtp.starttls(context=tls.trusting())
         assert code == 220
         smtp.ehlo()
         assert not smtp.has_extn("starttls")  # once is enough
@@ -108,7 +64,7 @@ def test_implicit_tls_port_speaks_tls_from_the_first_byte(
     port = tls_sandbox.smtps_port
     assert port is not None and port not in (tls_sandbox.smtp_port, tls_sandbox.port)
     with smtplib.SMTP_SSL(
-        "localhost", port, timeout=10, context=tls.client_context()
+        "localhost", port, timeout=10, context=tls.trusting()
     ) as smtp:
         smtp.ehlo()
         assert not smtp.has_extn("starttls")
@@ -192,7 +148,7 @@ def test_a_fixed_smtps_port_is_used(sandbox_factory: SandboxFactory, tls: Tls) -
         free = probe.getsockname()[1]
     sandbox = sandbox_factory(smtp_tls_cert=tls.cert, smtp_tls_key=tls.key, smtps_port=free)
     assert sandbox.smtps_port == free
-    with smtplib.SMTP_SSL("127.0.0.1", free, timeout=10, context=tls.client_context()) as smtp:
+    with smtplib.SMTP_SSL("127.0.0.1", free, timeout=10, context=tls.trusting()) as smtp:
         _send(smtp, sandbox, "nd-fixed")
     assert len(sandbox.messages(token="nd-fixed")) == 1
 
@@ -212,7 +168,7 @@ def test_cli_serves_starttls_and_smtps_and_prints_the_port(tmp_path: Path, tls: 
         assert printed["SMTP relay"].endswith("(STARTTLS)")
         host, _, port = printed["SMTPS (implicit TLS)"].rpartition(":")
         assert host == "127.0.0.1"
-        with smtplib.SMTP_SSL(host, int(port), timeout=10, context=tls.client_context()) as smtp:
+        with smtplib.SMTP_SSL(host, int(port), timeout=10, context=tls.trusting()) as smtp:
             smtp.login("sandbox", "sandbox-password")
             assert smtp.send_message(_message("nd-cli-tls")) == {}
         url = printed["Netcore sandbox API"]

@@ -8,36 +8,17 @@ password sent in plaintext instead), and a wrong password said as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-import trustme
 from PySide6.QtCore import Qt
 
 from netcore_desktop.core.contract import Region
 from netcore_desktop.core.profiles import ProfileStore
-from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
+from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.profiles_dialog import ProfilesDialog
+from tests._tls import Tls
 
 WAIT = 15000
-
-
-@pytest.fixture(scope="module")
-def ca_and_relay(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, EmbeddedSandbox]]:
-    folder = tmp_path_factory.mktemp("smtp-tls")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, cert, key = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
-    server.private_key_pem.write_to_path(str(key))
-    config = SandboxConfig(smtp_tls_cert=cert, smtp_tls_key=key, data_dir=folder / "sandbox")
-    with EmbeddedSandbox(config) as relay:
-        yield ca_file, relay
 
 
 def _smtp_dialog(qtbot: Any, window: Any, relay: EmbeddedSandbox) -> ProfilesDialog:
@@ -70,9 +51,9 @@ def _test(qtbot: Any, dialog: ProfilesDialog) -> str:
 
 
 def test_smtp_connection_test_uses_the_profiles_ca_bundle(
-    qtbot: Any, make_window: Any, ca_and_relay: tuple[Path, EmbeddedSandbox]
+    qtbot: Any, make_window: Any, tls: Tls, tls_sandbox: EmbeddedSandbox
 ) -> None:
-    ca_file, relay = ca_and_relay
+    ca_file, relay = tls.ca_file, tls_sandbox
     window = make_window(restore_draft=False)
     dialog = _smtp_dialog(qtbot, window, relay)
     assert dialog.smtp_password.isEnabled()
