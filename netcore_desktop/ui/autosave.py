@@ -185,7 +185,7 @@ class Autosaver(QObject):
         self._timer.stop()
         self._dirty_since = None
         c = self._controller
-        self._writer.submit((c.draft, c.path, c.allow_remote_images))
+        self._writer.submit((c.draft_to_keep(), c.path, c.allow_remote_images))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write any pending change and wait for it (on quit)."""

@@ -83,6 +83,21 @@ class ComposeController(QObject):
         return self._draft
 
     @property
+    def cc(self) -> tuple[Address, ...]:
+        """The Cc field's addresses (also when there is no recipient row to hold them yet)."""
+        return self._cc
+
+    def draft_to_keep(self) -> Draft:
+        """The draft as it is written to a file or the autosave, with nothing left out.
+
+        With no recipient yet, a Cc has no envelope to live in: it is kept in one envelope
+        with no To, which :meth:`load` turns back into the Cc field.
+        """
+        if self._cc and not self._draft.envelopes:
+            return replace(self._draft, envelopes=(Envelope(to=(), cc=self._cc),))
+        return self._draft
+
+    @property
     def selected_envelope(self) -> int:
         """Index of the test recipient the preview shows (0 when there are none)."""
         return self._selected
@@ -122,12 +137,17 @@ class ComposeController(QObject):
 
     def load(self, draft: Draft, path: Path | None = None) -> None:
         """Replace the whole draft (new, opened from a file, restored after a crash)."""
+        if len(draft.envelopes) == 1 and not draft.envelopes[0].to:
+            # A Cc kept with no recipient yet (draft_to_keep): the Cc field, no row.
+            self._cc = draft.envelopes[0].cc
+            draft = replace(draft, envelopes=())
+        else:
+            self._cc = draft.envelopes[0].cc if draft.envelopes else ()
         self._draft = draft
         self._path = path
         self._selected = 0
         self._allow_remote = False
         self._parsed = {"to": [], "cc": [], "bcc": []}
-        self._cc = draft.envelopes[0].cc if draft.envelopes else ()
         # Remote images first: the preview of the new draft must already be blocked.
         emit(self.remote_images_changed, False)
         emit(self.draft_replaced, draft)
@@ -195,9 +215,15 @@ class ComposeController(QObject):
         parsed = parse_address_list(text)
         self._parsed["cc"] = parsed
         cc = tuple(p.address for p in parsed)
+        changed = cc != self._cc
         self._cc = cc
         envelopes = tuple(replace(e, cc=cc) for e in self._draft.envelopes)
-        self._set(replace(self._draft, envelopes=envelopes))
+        if envelopes or not changed:
+            self._set(replace(self._draft, envelopes=envelopes))
+        else:
+            # No recipient row holds it yet, so the draft itself is unchanged: say so anyway,
+            # for the autosave and the window title.
+            emit(self.draft_changed, self._draft)
         emit(self.addresses_parsed, "cc", parsed)
         return parsed
 

@@ -687,8 +687,7 @@ class ComposeForm(QWidget):
             self.sender_name.setText(draft.sender.name)
             to = [a for e in draft.envelopes for a in e.to[:1]]
             self.to_edit.set_text_quietly(format_address_list(to))
-            cc = draft.envelopes[0].cc if draft.envelopes else ()
-            self.cc_edit.set_text_quietly(format_address_list(cc))
+            self.cc_edit.set_text_quietly(format_address_list(self._controller.cc))
             self.bcc_edit.set_text_quietly(format_address_list(draft.bcc))
             self.reply_to.setText(draft.reply_to)
             self.subject.setText(draft.subject)

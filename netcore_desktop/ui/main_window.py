@@ -651,7 +651,7 @@ class MainWindow(QMainWindow):
             self.load_sample()
         else:
             self.controller.load(Draft())
-            self._saved_draft = self.controller.draft
+            self._saved_draft = self.controller.draft_to_keep()
         if self._profile is not None:
             p = self._profile
             self.controller.apply_sender_defaults(p.sender_email, p.sender_name, p.reply_to)
@@ -669,7 +669,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _modified(self) -> bool:
-        draft = self.controller.draft
+        draft = self.controller.draft_to_keep()
         if self._saved_draft is not None:
             return draft != self._saved_draft
         return bool(draft.body.strip() or draft.subject.strip())
@@ -691,7 +691,7 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             return
         self.controller.load(Draft())
-        self._saved_draft = self.controller.draft
+        self._saved_draft = self.controller.draft_to_keep()
         if self._profile is not None:
             p = self._profile
             self.controller.apply_sender_defaults(p.sender_email, p.sender_name, p.reply_to)
@@ -746,7 +746,7 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
-        draft = self.controller.draft
+        draft = self.controller.draft_to_keep()
         data = (json.dumps(draft_to_dict(draft), indent=2, ensure_ascii=False) + "\n").encode()
         try:
             _write_atomically(path, data)

@@ -204,6 +204,37 @@ def test_autosave_keeps_typing_within_two_seconds_and_restores_it(
     assert "Restored" in again.statusBar().currentMessage()
 
 
+def test_a_cc_typed_before_any_recipient_survives_a_restart(
+    qtbot: Any, make_window: Any, app_home: Path
+) -> None:
+    window = make_window(restore_draft=False)
+    form = window.form
+    qtbot.keyClicks(form.subject, "Board pack")
+    form.cc_edit.setFocus()
+    qtbot.keyClicks(form.cc_edit, "Accounts <accounts@example.net>")
+    path = app_home / "data" / FILE_NAME
+
+    def saved_with_cc() -> bool:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return "accounts@example.net" in json.dumps(doc["draft"]["envelopes"])
+
+    qtbot.waitUntil(saved_with_cc, timeout=2500)
+    assert window.windowTitle().startswith("Untitled draft*")
+    window.shutdown()
+
+    again = make_window()
+    assert again.form.cc_edit.toPlainText() == "Accounts <accounts@example.net>"
+    assert again.form.to_edit.toPlainText() == ""
+    assert again.form.recipients_model.rowCount() == 0  # no empty recipient row
+    again.form.to_edit.setFocus()
+    qtbot.keyClicks(again.form.to_edit, "asha@example.net")
+    (envelope,) = again.controller.draft.envelopes
+    assert envelope.cc == (Address("accounts@example.net", "Accounts"),)
+
+
 def test_save_and_open_a_draft_file(qtbot: Any, make_window: Any, tmp_path: Path) -> None:
     window = make_window(use_sample_draft=True, restore_draft=False)
     draft = window.controller.draft
