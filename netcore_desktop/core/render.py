@@ -202,12 +202,14 @@ class _TextExtractor(HTMLParser):
         self._cell = 0
 
     def parse_marked_section(self, i: int, report: bool = True) -> int:
-        # The standard library asserts on malformed "<![" sections (e.g. "<![0"); -1 makes
-        # the parser treat them as text, which is what a mail client shows.
+        # The standard library asserts on malformed "<![" sections (e.g. "<![0"). Show the
+        # "<![" as text, as a mail client does, and parse on after it. (Returning -1 instead
+        # left the rest unparsed, and Python 3.11.2's close() then dropped it.)
         try:
             return int(super().parse_marked_section(i, report))
         except AssertionError:
-            return -1
+            self.handle_data(self.rawdata[i : i + 3])
+            return i + 3
 
     def _at_line_start(self) -> bool:
         for part in reversed(self.parts):
