@@ -38,6 +38,7 @@ from netcore_desktop.core.message import (
 )
 from netcore_desktop.core.secrets import register_secret
 
+from ._history_child import open_new
 from ._hyp import core_settings
 
 ENDPOINT = "http://127.0.0.1:8025/v6/mail/send"
@@ -725,26 +726,20 @@ def test_a_closed_history_says_so(tmp_path: Path) -> None:
         _ = entry.draft
 
 
-def _open_new(path: str, start: Any, results: Any) -> None:
-    start.wait(30)
-    try:
-        with History(Path(path)) as h:
-            h.count()
-        results.put("")
-    except Exception as exc:  # reported to the parent, which fails the test with it
-        results.put(f"{type(exc).__name__}: {exc}")
-
-
 def test_processes_opening_a_new_history_together_all_succeed(tmp_path: Path) -> None:
     # Switching a new file to WAL answers "database is locked" at once to a second process
     # doing the same; before the retry this failed about one round in 25.
-    ctx = multiprocessing.get_context("fork")  # spawn would take ~30 s for 120 processes
+    # Forked from a clean single-threaded server, not from this process: a plain fork copies
+    # whatever lock another thread of the test run (a sandbox, a checkpoint thread) holds at
+    # that moment, and the child can hang on it. spawn would take ~30 s for 120 processes.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["netcore_desktop.core.history"])
     failures: list[str] = []
     for n in range(40):
         path = tmp_path / f"h{n}" / FILE_NAME
         path.parent.mkdir()
         start, results = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_open_new, args=(str(path), start, results)) for _ in range(3)]
+        procs = [ctx.Process(target=open_new, args=(str(path), start, results)) for _ in range(3)]
         for p in procs:
             p.start()
         start.set()
