@@ -28,12 +28,9 @@ from typing import Any, Final
 
 from PySide6.QtCore import (
     QT_TRANSLATE_NOOP,
-    QAbstractTableModel,
     QCoreApplication,
     QItemSelection,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -81,11 +78,11 @@ from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_s
 from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
+from netcore_desktop.ui.row_model import Index, RowTableModel
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
 log = logging.getLogger(__name__)
 
-_Index = QModelIndex | QPersistentModelIndex
 
 
 # --- values from the worker -------------------------------------------------------------------
@@ -364,12 +361,13 @@ _FLAG_BACKGROUND: Final = "#fff8c5"
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1
 
 
-class JobRowsModel(QAbstractTableModel):
+class JobRowsModel(RowTableModel[JobRow]):
     """The rows of one job."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[JobRow] = []
         self._flags: dict[int, tuple[str, ...]] = {}
         self._titles = {
             "row": self.tr("#"), "line": self.tr("Line"), "to": self.tr("To"),
@@ -377,14 +375,6 @@ class JobRowsModel(QAbstractTableModel):
             "status": self.tr("Status"), "message_id": self.tr("Message id"),
             "check": self.tr("Check"), "error": self.tr("Answer"),
         }
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Rows of the job."""
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """One per :data:`COLUMNS` entry."""
-        return 0 if parent.isValid() else len(COLUMNS)
 
     def set_rows(self, rows: tuple[JobRow, ...], flags: dict[int, tuple[str, ...]]) -> None:
         """Show these rows."""
@@ -410,19 +400,12 @@ class JobRowsModel(QAbstractTableModel):
         """Unfilled placeholder keys of row ``number``."""
         return self._flags.get(number, ())
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._titles[COLUMNS[section]]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell text, state colours, and flagged rows tinted."""
-        if not index.isValid() or index.row() >= len(self._rows):
+        cell = self._cell(index)
+        if cell is None:
             return None
-        row = self._rows[index.row()]
-        column = COLUMNS[index.column()]
+        row, column = cell
         if role == ROW_ROLE:
             return row
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
@@ -490,7 +473,7 @@ class JobRowsFilter(QSortFilterProxyModel):
         self._states = states
         self.endFilterChange()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         """Whether the row is shown."""
         model = self.sourceModel()
         if not isinstance(model, JobRowsModel) or self._states == ():

@@ -27,13 +27,10 @@ from typing import Any, Final
 
 from PySide6.QtCore import (
     QT_TRANSLATE_NOOP,
-    QAbstractTableModel,
     QCoreApplication,
     QDate,
     QItemSelection,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     QUrl,
@@ -69,11 +66,11 @@ from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_s
 from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
+from netcore_desktop.ui.row_model import Index, RowTableModel
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
 log = logging.getLogger(__name__)
 
-_Index = QModelIndex | QPersistentModelIndex
 
 #: Wait after the last keystroke before searching.
 SEARCH_DEBOUNCE_MS: Final = 120
@@ -515,12 +512,13 @@ _OUTCOME_COLOURS: Final = {
 }
 
 
-class HistoryResultsModel(QAbstractTableModel):
+class HistoryResultsModel(RowTableModel[EntryRow]):
     """Search results, newest first."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[EntryRow] = []
         self._titles = {
             "time": self.tr("Sent"),
             "to": self.tr("To"),
@@ -530,14 +528,6 @@ class HistoryResultsModel(QAbstractTableModel):
             "profile": self.tr("Profile"),
             "linked": self.tr("Linked"),
         }
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Rows shown."""
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """One per :data:`COLUMNS` entry."""
-        return 0 if parent.isValid() else len(COLUMNS)
 
     def set_rows(self, rows: tuple[EntryRow, ...]) -> None:
         """Show these rows."""
@@ -556,19 +546,12 @@ class HistoryResultsModel(QAbstractTableModel):
                 return i
         return -1
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._titles[COLUMNS[section]]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell text, and the outcome's colour."""
-        if not index.isValid() or index.row() >= len(self._rows):
+        cell = self._cell(index)
+        if cell is None:
             return None
-        entry = self._rows[index.row()]
-        column = COLUMNS[index.column()]
+        entry, column = cell
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self._text(entry, column, tooltip=role == Qt.ItemDataRole.ToolTipRole)
         if role == Qt.ItemDataRole.ForegroundRole and column == "status":

@@ -11,18 +11,15 @@ from dataclasses import replace
 from typing import Any, Final
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor
 
+from netcore_desktop.ui.row_model import Index, RowTableModel
 from netcore_desktop.ui.send_worker import LogEntry
-
-_Index = QModelIndex | QPersistentModelIndex
 
 #: Rows kept in memory.
 MAX_ROWS: Final = 5000
@@ -36,15 +33,16 @@ COLUMNS: Final = (
 ENTRY_ROLE: Final = Qt.ItemDataRole.UserRole + 1
 
 
-class ResponseLogModel(QAbstractTableModel):
+class ResponseLogModel(RowTableModel[LogEntry]):
     """Log entries, newest first."""
+
+    columns = COLUMNS
 
     def __init__(
         self, parent: QObject | None = None, max_rows: int = MAX_ROWS,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         super().__init__(parent)
-        self._rows: list[LogEntry] = []
         self._max_rows = max_rows
         self._max_body = max_body_bytes
         self._body_bytes = 0
@@ -60,14 +58,6 @@ class ResponseLogModel(QAbstractTableModel):
         }
 
     # --- shape ---------------------------------------------------------------------------
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Rows held."""
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """One column per :data:`COLUMNS` entry."""
-        return 0 if parent.isValid() else len(COLUMNS)
 
     def entry(self, row: int) -> LogEntry:
         """The entry shown in ``row`` (0 is the newest)."""
@@ -117,20 +107,12 @@ class ResponseLogModel(QAbstractTableModel):
 
     # --- data ------------------------------------------------------------------------------
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._titles[COLUMNS[section]]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell text, colours by outcome, the entry itself for :data:`ENTRY_ROLE`."""
-        if not index.isValid() or index.row() >= len(self._rows):
+        cell = self._cell(index)
+        if cell is None:
             return None
-        entry = self._rows[index.row()]
-        column = COLUMNS[index.column()]
+        entry, column = cell
         if role == ENTRY_ROLE:
             return entry
         if role == Qt.ItemDataRole.DisplayRole:
@@ -196,7 +178,7 @@ class LogFilterModel(QSortFilterProxyModel):
         self._needle = text.strip().lower()
         self.setFilterFixedString(text.strip())
 
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         """Match any column, the correlation tokens or the outcome."""
         if super().filterAcceptsRow(source_row, source_parent):
             return True

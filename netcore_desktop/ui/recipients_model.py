@@ -14,7 +14,6 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QPalette
@@ -23,8 +22,7 @@ from PySide6.QtWidgets import QApplication
 from netcore_desktop.core.message import Draft
 from netcore_desktop.ui.compose_controller import ComposeController
 from netcore_desktop.ui.qt_compat import emit
-
-_Index = QModelIndex | QPersistentModelIndex
+from netcore_desktop.ui.row_model import Index
 
 #: Columns before the attribute columns.
 EMAIL_COLUMN = 0
@@ -56,11 +54,11 @@ class RecipientsModel(QAbstractTableModel):
         except ValueError:
             return -1
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         """One row per envelope."""
         return 0 if parent.isValid() else self._rows
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         """Address, name, then one per attribute."""
         return 0 if parent.isValid() else FIXED_COLUMNS + len(self._keys)
 
@@ -120,7 +118,7 @@ class RecipientsModel(QAbstractTableModel):
         env = self._controller.draft.envelopes[row]
         return key in self._used and not env.attributes.get(key, "").strip()
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Cell text; missing placeholder values get a warning colour and tooltip."""
         if not index.isValid() or index.row() >= self._rows:
             return None
@@ -143,7 +141,7 @@ class RecipientsModel(QAbstractTableModel):
                 return QBrush(QApplication.palette().color(QPalette.ColorRole.PlaceholderText))
         return None
 
-    def flags(self, index: _Index) -> Qt.ItemFlag:
+    def flags(self, index: Index) -> Qt.ItemFlag:
         """Every cell is editable."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
@@ -151,7 +149,7 @@ class RecipientsModel(QAbstractTableModel):
             Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
         )
 
-    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         """Write the cell through the controller."""
         if role != Qt.ItemDataRole.EditRole or not index.isValid():
             return False
