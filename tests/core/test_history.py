@@ -3,12 +3,10 @@ survives two processes writing at once and older or newer files."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import sqlite3
 import threading
-import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from netcore_desktop.core.secrets import register_secret
 
 from ._history_child import open_new
 from ._hyp import core_settings
+from ._stored import stored_values
 
 ENDPOINT = "http://127.0.0.1:8025/v6/mail/send"
 
@@ -525,26 +524,9 @@ def test_no_key_or_password_in_the_database_file(tmp_path: Path) -> None:
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert key.encode() not in raw and password.encode() not in raw
     # Large stored values are compressed: look inside every value of every table too.
-    stored = _every_stored_value(path)
+    stored = stored_values(path)
     assert key.encode() not in stored and password.encode() not in stored
     assert "live…(masked)".encode() in stored  # the masked form is there instead
-
-
-def _every_stored_value(path: Path) -> bytes:
-    out = []
-    conn = sqlite3.connect(path)
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    for table in tables:
-        for row in conn.execute(f'SELECT * FROM "{table}"'):
-            for value in row:
-                if isinstance(value, bytes):
-                    with contextlib.suppress(zlib.error):
-                        value = zlib.decompress(value)
-                    out.append(value)
-                else:
-                    out.append(str(value).encode())
-    conn.close()
-    return b"\n".join(out)
 
 
 def test_large_messages_are_stored_compactly(tmp_path: Path) -> None:

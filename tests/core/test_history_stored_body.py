@@ -9,10 +9,7 @@ any form (as written, JSON-escaped, or with look-alike letters the patterns matc
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import zlib
 from pathlib import Path
 
 import pytest
@@ -28,6 +25,8 @@ from netcore_desktop.core.message import (
     with_fresh_tokens,
 )
 from netcore_desktop.core.secrets import register_secret
+
+from ._stored import stored_values
 
 ENDPOINT = "http://127.0.0.1:8025/v6/mail/send"
 
@@ -61,20 +60,8 @@ def _record(history: History, draft: Draft, *, as_bytes: bool) -> tuple[int, byt
 
 def _file_contents(path: Path) -> bytes:
     """Every value of every table, decompressed where compressed, plus the raw files."""
-    out = [p.read_bytes() for p in path.parent.iterdir() if p.is_file()]
-    conn = sqlite3.connect(path)
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    for table in tables:
-        for row in conn.execute(f'SELECT * FROM "{table}"'):
-            for value in row:
-                if isinstance(value, bytes):
-                    with contextlib.suppress(zlib.error):
-                        value = zlib.decompress(value)
-                    out.append(value)
-                else:
-                    out.append(str(value).encode())
-    conn.close()
-    return b"\n".join(out)
+    raw = [p.read_bytes() for p in path.parent.iterdir() if p.is_file()]
+    return b"\n".join([*raw, stored_values(path)])
 
 
 @pytest.mark.parametrize("as_bytes", [True, False])
