@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -47,9 +45,9 @@ from netcore_desktop.core.profiles import Profile
 from netcore_desktop.core.render import render_html
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.core.sending import SendService
-from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
 
 from ._table import Row, print_table
+from .bench_sandbox import BenchSandbox
 
 #: Throughput the issue asks for: job rows/s over fresh-connection rows/s.
 TARGET_RATIO = 5.0
@@ -85,22 +83,9 @@ class Bench:
     def __init__(self, workdir: Path, *, process: bool = False, latency_ms: int = 0,
                  concurrency: int = 8) -> None:
         self.workdir = workdir
-        self.embedded: EmbeddedSandbox | None = None
-        self.server: Any = None
-        if process:
-            from .bench_sandbox import API_KEY, Server
-
-            self.server = Server(
-                [sys.executable, "-m", "netcore_desktop", "sandbox", "--api-key", API_KEY,
-                 "--data-dir", str(workdir / "sandbox"), "--latency-ms", str(latency_ms)],
-                "Netcore sandbox API:",
-            )
-            self.base_url, self.key = self.server.base_url, API_KEY
-        else:
-            self.embedded = EmbeddedSandbox(
-                SandboxConfig(data_dir=workdir / "sandbox", latency_ms=latency_ms)
-            ).start()
-            self.base_url, self.key = self.embedded.base_url, self.embedded.api_key
+        self.sandbox = BenchSandbox(workdir / "sandbox", process=process, latency_ms=latency_ms)
+        self.embedded = self.sandbox.embedded
+        self.base_url, self.key = self.sandbox.base_url, self.sandbox.api_key
         self.history = History(workdir / "history.sqlite3")
         self.profile = Profile(
             "bench", region=Region.CUSTOM, base_url=self.base_url,
@@ -121,10 +106,7 @@ class Bench:
         """Stop everything this bench started."""
         self.client.close()
         self.history.close()
-        if self.embedded is not None:
-            self.embedded.stop()
-        if self.server is not None:
-            self.server.stop()
+        self.sandbox.stop()
 
     def bodies(self, rows: Sequence[NewRow]) -> list[bytes]:
         """The request body of every row, as the job would build it (fresh tokens)."""

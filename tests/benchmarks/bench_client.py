@@ -23,13 +23,11 @@ import cProfile
 import gc
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -40,9 +38,9 @@ from netcore_desktop.core.message import Address, Draft, Envelope
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.core.sending import SendService
-from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
 
 from ._table import Row, print_table
+from .bench_sandbox import BenchSandbox
 
 #: The ratio the issue asks for (full path / raw post).
 TARGET_RATIO = 1.3
@@ -89,23 +87,8 @@ class Bench:
     """One sandbox, one history, one service and one raw client, for all runs."""
 
     def __init__(self, workdir: Path, *, process: bool = False, latency_ms: int = 0) -> None:
-        self.embedded: EmbeddedSandbox | None = None
-        self.server: Any = None
-        if process:
-            # Imported here: the sandbox benchmark's helpers are only needed for this mode.
-            from .bench_sandbox import API_KEY, Server
-
-            self.server = Server(
-                [sys.executable, "-m", "netcore_desktop", "sandbox", "--api-key", API_KEY,
-                 "--data-dir", str(workdir / "sandbox"), "--latency-ms", str(latency_ms)],
-                "Netcore sandbox API:",
-            )
-            base_url, key = self.server.base_url, API_KEY
-        else:
-            self.embedded = EmbeddedSandbox(
-                SandboxConfig(data_dir=workdir / "sandbox", latency_ms=latency_ms)
-            ).start()
-            base_url, key = self.embedded.base_url, self.embedded.api_key
+        self.sandbox = BenchSandbox(workdir / "sandbox", process=process, latency_ms=latency_ms)
+        base_url, key = self.sandbox.base_url, self.sandbox.api_key
         self.history = History(workdir / "history.sqlite3")
         self.profile = Profile(
             "bench",
@@ -133,10 +116,7 @@ class Bench:
         self.service.close()
         self.client.close()
         self.history.close()
-        if self.embedded is not None:
-            self.embedded.stop()
-        if self.server is not None:
-            self.server.stop()
+        self.sandbox.stop()
 
     def full(self, sends: int) -> float:
         """Per-send milliseconds of ``sends`` sends through :class:`SendService`."""

@@ -152,6 +152,36 @@ class RunResult:
         return len(self.message_ids) / self.seconds
 
 
+class BenchSandbox:
+    """The sandbox a benchmark sends to: embedded in this process, or in a process of its
+    own (``process=True``, so that its work does not share this process's GIL)."""
+
+    def __init__(self, data_dir: Path, *, process: bool = False, latency_ms: int = 0) -> None:
+        from netcore_desktop.sandbox import EmbeddedSandbox, SandboxConfig
+
+        self.embedded: EmbeddedSandbox | None = None
+        self.server: Server | None = None
+        if process:
+            self.server = Server(
+                [sys.executable, "-m", "netcore_desktop", "sandbox", "--api-key", API_KEY,
+                 "--data-dir", str(data_dir), "--latency-ms", str(latency_ms)],
+                "Netcore sandbox API:",
+            )
+            self.base_url, self.api_key = self.server.base_url, API_KEY
+        else:
+            self.embedded = EmbeddedSandbox(
+                SandboxConfig(data_dir=data_dir, latency_ms=latency_ms)
+            ).start()
+            self.base_url, self.api_key = self.embedded.base_url, self.embedded.api_key
+
+    def stop(self) -> None:
+        """Stop the sandbox, wherever it runs."""
+        if self.embedded is not None:
+            self.embedded.stop()
+        if self.server is not None:
+            self.server.stop()
+
+
 def run_load(base_url: str, bodies: Sequence[Sequence[bytes]]) -> RunResult:
     """One keep-alive client per thread, each posting its bodies; wall time of them all."""
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
