@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -76,6 +77,12 @@ _CHECKPOINT_EVERY: Final = 32
 #: (Cutting the file back with journal_size_limit made every send slower: the file system
 #: then allocates the log's blocks again and again.)
 _AUTOCHECKPOINT_PAGES: Final = 400
+#: The hard bound. On a slow disk one pass of the thread (its fsyncs) can outlast hundreds
+#: of sends, and on a busy CI machine the log reached 20 MB that way. When a commit makes the
+#: log file grow past this size, the writer waits for the thread's pass to end and then
+#: checkpoints itself, so that the next commit starts the log again from the top. This costs
+#: a send only when the thread has fallen that far behind.
+_WAL_HARD_LIMIT_BYTES: Final = 5 * 1024 * 1024
 
 #: Body text indexed for search is cut at this many characters: nobody searches for the end
 #: of a 2 MB newsletter, and the index stays small.
@@ -713,6 +720,10 @@ class History:
         self._commits = 0
         self._checkpoint_wanted = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        # Held by the checkpoint thread during a pass; a writer over the hard limit waits on it.
+        self._checkpoint_pass = threading.Lock()
+        self._wal_path = self.path.with_name(self.path.name + "-wal")
+        self._wal_size_seen = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             # Owner-only from the start: the file holds the content of every message sent.
@@ -815,6 +826,28 @@ class History:
             self._commits += 1
             if self._commits % _CHECKPOINT_EVERY == 0:
                 self._want_checkpoint()
+            self._bound_wal(conn)
+
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        """Checkpoint here, after the thread's pass, if the log file grew past the hard limit.
+
+        Called with the write lock held, so no frame is added meanwhile and the checkpoint
+        can reach the end of the log. The file only grows while the log is being appended
+        past its old end; once the log starts again from the top, the file keeps its size
+        and no longer grows, so a large but idle file costs nothing here.
+        """
+        try:
+            size = os.stat(self._wal_path).st_size
+        except OSError:
+            return
+        grew, self._wal_size_seen = size > self._wal_size_seen, size
+        if not grew or size <= _WAL_HARD_LIMIT_BYTES:
+            return
+        with self._checkpoint_pass:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # another process holds it: the next commit tries
+                log.debug("History checkpoint at the hard limit skipped: %s", exc)
 
     def _want_checkpoint(self) -> None:
         """Ask the checkpoint thread (started on first use) to fold the WAL into the file."""
@@ -842,20 +875,21 @@ class History:
                 self._checkpoint_wanted.clear()
                 if self._closed:
                     return
-                try:
-                    # Only a log copied to its very end is started again from the top by the
-                    # next writer (otherwise it keeps growing), and a pass copies the frames
-                    # that were there when it began: pass again while commits come in.
-                    seen = -1
-                    for _ in range(4):
-                        busy, frames, copied = conn.execute(
-                            "PRAGMA wal_checkpoint(PASSIVE)"
-                        ).fetchall()[0]
-                        if busy or (frames == seen and copied >= frames):
-                            break
-                        seen = frames
-                except sqlite3.Error as exc:  # busy or locked: the next round does it
-                    log.debug("History checkpoint skipped: %s", exc)
+                with self._checkpoint_pass:
+                    try:
+                        # Only a log copied to its very end is started again from the top by
+                        # the next writer (otherwise it keeps growing), and a pass copies the
+                        # frames that were there when it began: pass again while commits come.
+                        seen = -1
+                        for _ in range(4):
+                            busy, frames, copied = conn.execute(
+                                "PRAGMA wal_checkpoint(PASSIVE)"
+                            ).fetchall()[0]
+                            if busy or (frames == seen and copied >= frames):
+                                break
+                            seen = frames
+                    except sqlite3.Error as exc:  # busy or locked: the next round does it
+                        log.debug("History checkpoint skipped: %s", exc)
         finally:
             conn.close()
 
