@@ -74,7 +74,7 @@ from netcore_desktop.core.jobs import (
 )
 from netcore_desktop.core.message import Draft
 from netcore_desktop.core.profiles import Profile
-from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, set_tab_order, state_label, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -427,7 +427,7 @@ class JobRowsModel(RowTableModel[JobRow]):
         if column == "name":
             return row.name
         if column == "state":
-            return str(row.state)
+            return state_label(row.state)
         if column == "status":
             return "" if row.status_code is None else str(row.status_code)
         if column == "message_id":

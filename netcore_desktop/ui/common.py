@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -119,3 +120,25 @@ def human_size(n: int) -> str:
     if n < 1024 * 1024:
         return f"{n / 1024:.1f} KB"
     return f"{n / (1024 * 1024):.1f} MB"
+
+
+def state_label(state: str) -> str:
+    """The word shown for an attempt's outcome or a job row's state, in the person's language."""
+    label = _STATE_LABELS.get(state)
+    return label() if label is not None else state
+
+
+# Each literal in place, so that the extractor (pyside6-lupdate) finds it; looked up when
+# shown, so that a translation installed later is used.
+_STATE_LABELS: dict[str, Callable[[], str]] = {
+    "pending": lambda: QCoreApplication.translate("State", "pending"),
+    "sending": lambda: QCoreApplication.translate("State", "sending"),
+    "sent": lambda: QCoreApplication.translate("State", "sent"),
+    "queued": lambda: QCoreApplication.translate("State", "queued"),
+    "refused": lambda: QCoreApplication.translate("State", "refused"),
+    "failed": lambda: QCoreApplication.translate("State", "failed"),
+    "unknown": lambda: QCoreApplication.translate("State", "unknown"),
+    "skipped": lambda: QCoreApplication.translate("State", "skipped"),
+    "cancelled": lambda: QCoreApplication.translate("State", "cancelled"),
+    "not sent": lambda: QCoreApplication.translate("State", "not sent"),
+}

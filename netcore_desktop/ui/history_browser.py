@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from netcore_desktop.core.message import Draft
-from netcore_desktop.ui.common import named, panel_action, set_tab_order, with_shortcut
+from netcore_desktop.ui.common import named, panel_action, set_tab_order, state_label, with_shortcut
 from netcore_desktop.ui.preview import PreviewPane, open_link
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.render_worker import PreviewDetails, PreviewFrame
@@ -273,7 +273,7 @@ def _answer_text(entry: Any) -> str:
     no_answer = QCoreApplication.translate("HistoryBrowser", "(no answer)")
     lines = [
         QCoreApplication.translate("HistoryBrowser", "Outcome: {value}").format(
-            value=entry.outcome),
+            value=state_label(str(entry.outcome))),
         QCoreApplication.translate("HistoryBrowser", "HTTP status: {value}").format(
             value=entry.status_code if entry.status_code is not None else no_answer),
         QCoreApplication.translate("HistoryBrowser", "Meaning: {value}").format(
@@ -569,7 +569,7 @@ class HistoryResultsModel(RowTableModel[EntryRow]):
             return entry.subject
         if column == "status":
             code = f" · {entry.status_code}" if entry.status_code is not None else ""
-            return f"{entry.outcome}{code}" if not tooltip else entry.meaning
+            return f"{state_label(entry.outcome)}{code}" if not tooltip else entry.meaning
         if column == "message_id":
             return entry.message_id
         if column == "profile":

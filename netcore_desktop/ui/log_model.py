@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from netcore_desktop.ui.common import state_label
 from netcore_desktop.ui.row_model import Index, RowTableModel
 from netcore_desktop.ui.send_worker import LogEntry
 
@@ -189,5 +190,7 @@ class LogFilterModel(QSortFilterProxyModel):
         if not isinstance(model, ResponseLogModel):
             return False
         entry = model.entry(source_row)
-        haystack = " ".join((*entry.tokens, entry.outcome, *entry.recipients)).lower()
+        haystack = " ".join(
+            (*entry.tokens, entry.outcome, state_label(entry.outcome), *entry.recipients)
+        ).lower()
         return needle in haystack

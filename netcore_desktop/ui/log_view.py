@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netcore_desktop.ui.common import icon, named, set_tab_order, with_shortcut
+from netcore_desktop.ui.common import icon, named, set_tab_order, state_label, with_shortcut
 from netcore_desktop.ui.log_model import COLUMNS, ENTRY_ROLE, LogFilterModel, ResponseLogModel
 from netcore_desktop.ui.qt_compat import emit
 from netcore_desktop.ui.send_worker import LogEntry
@@ -57,7 +57,8 @@ def describe_entry(entry: LogEntry) -> str:
     translate = QCoreApplication.translate
     lines: list[str] = []
     status = str(entry.status_code) if entry.status_code is not None else "—"
-    lines.append(f"{entry.time:%Y-%m-%d %H:%M:%S %z}  ·  {entry.profile}  ·  {entry.outcome}")
+    outcome = state_label(entry.outcome)
+    lines.append(f"{entry.time:%Y-%m-%d %H:%M:%S %z}  ·  {entry.profile}  ·  {outcome}")
     lines.append(entry.meaning)
     if entry.message_id:
         lines.append(translate("ResponseLogView", "Message id: {id}").format(id=entry.message_id))

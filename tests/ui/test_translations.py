@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QTranslator
 
 from netcore_desktop.ui import bulk_job, history_browser
+from netcore_desktop.ui.log_model import LogFilterModel, ResponseLogModel
+from netcore_desktop.ui.log_view import describe_entry
+from netcore_desktop.ui.send_worker import LogEntry
 
 from ._support import dispose
 
@@ -73,6 +77,9 @@ def test_texts_made_outside_widget_methods_are_found_too(ts_file: Path) -> None:
                          "Every message also goes to {also}."},
         # The response log's details pane.
         "ResponseLogView": {"── Request ──", "Message id: {id}", "(no body)"},
+        # The outcome and row-state words in the log, the history and the job table.
+        "State": {"sent", "queued", "refused", "failed", "unknown", "pending", "sending",
+                  "skipped", "cancelled", "not sent"},
         # The question before a link in a preview opens outside.
         "PreviewPane": {"Open this link in your web browser?",
                         "Write this email in your mail program?"},
@@ -92,7 +99,8 @@ def test_a_loaded_translation_shows_in_the_filter_boxes(
 
     wanted = {("HistoryBrowser", "any"): "alle",
               ("HistoryBrowser", "accepted (sent or queued)"): "angenommen",
-              ("BulkJobPanel", "Not sent yet"): "noch nicht gesendet"}
+              ("BulkJobPanel", "Not sent yet"): "noch nicht gesendet",
+              ("State", "refused"): "abgelehnt"}
     tree = ET.parse(ts_file)
     for context in tree.getroot().iter("context"):
         for message in context.iter("message"):
@@ -118,6 +126,17 @@ def test_a_loaded_translation_shows_in_the_filter_boxes(
         assert statuses[2] == "sent"  # no translation given: the English label
         rows = [panel.filter.itemText(i) for i in range(panel.filter.count())]
         assert "noch nicht gesendet" in rows and "All rows" in rows
+        # The outcome word of a refused send, in the log's details pane and its filter.
+        entry = LogEntry(time=datetime.now(UTC), profile="Sandbox", endpoint="/v6/mail/send",
+                         status_code=400, outcome="refused", meaning="Bad request.",
+                         message_id="", latency_ms=3.0, recipients=("a@example.com",))
+        assert "abgelehnt" in describe_entry(entry).splitlines()[0]
+        log = ResponseLogModel()
+        log.add(entry)
+        shown = LogFilterModel()
+        shown.setSourceModel(log)
+        shown.set_text("abgelehnt")
+        assert shown.rowCount() == 1
     finally:
         QCoreApplication.removeTranslator(translator)
         dispose(browser)
