@@ -15,6 +15,7 @@ parts exist, and ``self.support.shutdown()`` in its own shutdown.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
@@ -115,6 +116,8 @@ class SupportTools(QObject):
         self.browser = HistoryBrowser(self.tasks, self.search_tasks)
         self.jobs: dict[int, BulkJobWindow] = {}
         self._shut = False
+        # The start-up question is about jobs of earlier sessions, not ones made meanwhile.
+        self._started = datetime.now(UTC)
         self._ask_timer = QTimer(self)
         self._ask_timer.setSingleShot(True)
         self._ask_timer.setInterval(300)
@@ -318,8 +321,10 @@ class SupportTools(QObject):
             self.tasks.submit(recover_task, on_done=self._on_unfinished_at_start)
 
     def _on_unfinished_at_start(self, jobs: list[JobSummary]) -> None:
-        # At start-up only jobs that need the person: interrupted, paused, unknown rows.
-        wanted = [j for j in jobs if j.progress.left or j.progress.unknown]
+        # At start-up only jobs of earlier sessions that need the person: interrupted,
+        # paused, unknown rows.
+        wanted = [j for j in jobs if (j.progress.left or j.progress.unknown)
+                  and j.job.created_at < self._started]
         if wanted and not self._shut:
             self._ask(wanted)
 

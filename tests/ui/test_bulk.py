@@ -366,3 +366,49 @@ def test_every_csv_row_carries_the_drafts_cc_bcc_reply_to_tags_and_attachments(
         assert [a["name"] for a in request["attachments"]] == ["terms.txt"]
     # Nobody outside the list, the Cc and the Bcc was written to.
     assert len(sandbox.messages()) == 3
+
+
+def _start_up_question(qtbot: Any) -> list[str]:
+    """The jobs listed by the next unfinished-jobs question; it is then closed unanswered.
+
+    The question runs its own event loop (``exec``): a timer looks for it from inside.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    listed: list[str] = []
+
+    def look() -> None:
+        modal = QApplication.activeModalWidget()
+        if not isinstance(modal, InterruptedJobsDialog):
+            QTimer.singleShot(20, look)
+            return
+        listed.extend(modal.list.item(i).text() for i in range(modal.list.count()))
+        modal.reject()
+
+    QTimer.singleShot(0, look)
+    qtbot.waitUntil(lambda: bool(listed), timeout=WAIT)
+    return listed
+
+
+def test_the_start_up_question_lists_jobs_of_earlier_sessions_only(
+    qtbot: Any, make_window: Any, sandbox_profile: Profile
+) -> None:
+    row = NewRow(email="ana@example.net", name="Ana", attributes={"FIRST_NAME": "Ana",
+                                                                  "CODE": "A1"})
+    earlier = _make_job(sandbox_profile, [row], name="Left from yesterday")
+    window = make_window()
+    qtbot.waitUntil(lambda: getattr(window, "support", None) is not None, timeout=WAIT)
+    support = window.support
+    listed = _start_up_question(qtbot)
+    assert len(listed) == 1 and listed[0].startswith(f"#{earlier} Left from yesterday")
+
+    # A job made in this session (an import moments after the window opened) is not one the
+    # person needs reminding of, when the question comes.
+    _make_job(sandbox_profile, [row], name="Made just now")
+    QTimer.singleShot(0, support._check_unfinished)
+    listed = _start_up_question(qtbot)
+    assert [text.split(":")[0] for text in listed] == [f"#{earlier} Left from yesterday"]
+    # Asked for (Ctrl+J), every unfinished job is listed.
+    support.act_jobs.trigger()
+    listed = _start_up_question(qtbot)
+    assert len(listed) == 2 and any("Made just now" in text for text in listed)
