@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Final
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -87,17 +87,40 @@ def style_sheet(dark: bool) -> str:
 
 
 class ThemeFollower(QObject):
-    """Applies the style sheet now and whenever the system colour scheme changes."""
+    """Applies the style sheet now and whenever the system colour scheme changes.
+
+    When the scheme changes while the app runs, Qt announces the new scheme before the
+    platform theme has given the application its new palette, and widgets polished by a
+    style sheet keep the palette they had then: the text fields stayed light in a dark
+    window. So the sheet is applied again once the palette has changed too, after the
+    events of the change (one re-application for both signals).
+    """
 
     def __init__(self, app: QApplication) -> None:
         super().__init__(app)
         self._app = app
+        self._applied: tuple[str, int, int] | None = None
+        self._again = QTimer(self)
+        self._again.setSingleShot(True)
+        self._again.setInterval(0)
+        self._again.timeout.connect(self.apply)
         self.apply()
         app.styleHints().colorSchemeChanged.connect(self._on_scheme_changed)
+        app.paletteChanged.connect(self._on_palette_changed)
 
     def _on_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
-        self.apply()
+        self._again.start()
+
+    def _on_palette_changed(self, _palette: QPalette) -> None:
+        self._again.start()
 
     def apply(self) -> None:
-        """Fill and set the style sheet for the current scheme."""
-        self._app.setStyleSheet(style_sheet(is_dark()))
+        """Fill and set the style sheet for the current scheme and palette."""
+        sheet = style_sheet(is_dark())
+        palette = self._app.palette()
+        state = (sheet, palette.color(QPalette.ColorRole.Base).rgba(),
+                 palette.color(QPalette.ColorRole.Window).rgba())
+        if state == self._applied:
+            return
+        self._applied = state
+        self._app.setStyleSheet(sheet)
