@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
+
+M = TypeVar("M", bound=QWidget)
+
+
+def when_modal(kind: type[M], act: Callable[[M], None], within: float = 10) -> Callable[[], None]:
+    """A timer callback that acts on the next modal ``kind`` once it shows (within ``within`` s).
+
+    A modal dialog runs its own event loop (``exec``): test code waiting outside it does not
+    run until it closes, but timers still fire inside it.
+    """
+    deadline = time.monotonic() + within
+
+    def look() -> None:
+        modal = QApplication.activeModalWidget()
+        if not isinstance(modal, kind):
+            if time.monotonic() < deadline:
+                QTimer.singleShot(20, look)
+            return
+        act(modal)
+
+    return look
 
 
 def answer_box(button: str, seen: list[str]) -> Callable[[], None]:
     """Click ``button`` on the next modal message box (within 10 s), keeping its text."""
-    deadline = time.monotonic() + 10
 
-    def click() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, click)
-            return
+    def click(box: QMessageBox) -> None:
         seen.append(box.text())
         for candidate in box.buttons():
             if candidate.text().replace("&", "") == button:
@@ -28,7 +43,7 @@ def answer_box(button: str, seen: list[str]) -> Callable[[], None]:
                 return
         raise AssertionError(f"no {button!r} button on {box.text()!r}")
 
-    return click
+    return when_modal(QMessageBox, click)
 
 
 def dispose(widget: Any) -> None:

@@ -28,7 +28,7 @@ from netcore_desktop.ui.bulk_job import BulkJobPanel, InterruptedJobsDialog, rec
 from netcore_desktop.ui.csv_import_dialog import CsvImportDialog
 from netcore_desktop.ui.tasks import SupportContext, TaskRunner
 
-from ._support import answer_box, dispose, page_text
+from ._support import answer_box, dispose, page_text, when_modal
 
 WAIT = 20000
 
@@ -369,23 +369,14 @@ def test_every_csv_row_carries_the_drafts_cc_bcc_reply_to_tags_and_attachments(
 
 
 def _start_up_question(qtbot: Any) -> list[str]:
-    """The jobs listed by the next unfinished-jobs question; it is then closed unanswered.
-
-    The question runs its own event loop (``exec``): a timer looks for it from inside.
-    """
-    from PySide6.QtWidgets import QApplication
-
+    """The jobs listed by the next unfinished-jobs question; it is then closed unanswered."""
     listed: list[str] = []
 
-    def look() -> None:
-        modal = QApplication.activeModalWidget()
-        if not isinstance(modal, InterruptedJobsDialog):
-            QTimer.singleShot(20, look)
-            return
-        listed.extend(modal.list.item(i).text() for i in range(modal.list.count()))
-        modal.reject()
+    def read_and_close(dialog: InterruptedJobsDialog) -> None:
+        listed.extend(dialog.list.item(i).text() for i in range(dialog.list.count()))
+        dialog.reject()
 
-    QTimer.singleShot(0, look)
+    QTimer.singleShot(0, when_modal(InterruptedJobsDialog, read_and_close))
     qtbot.waitUntil(lambda: bool(listed), timeout=WAIT)
     return listed
 

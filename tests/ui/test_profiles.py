@@ -16,6 +16,8 @@ from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.profiles_dialog import FirstRunDialog, ProfilesDialog
 from netcore_desktop.ui.send_worker import SecretsStatus
 
+from ._support import when_modal
+
 WAIT = 15000
 
 
@@ -137,15 +139,11 @@ def test_an_unusable_keyring_is_said_plainly(qtbot: Any, make_window: Any) -> No
 def test_first_start_offers_the_sandbox_and_opens_on_it(qtbot: Any, make_window: Any) -> None:
     clicked: list[str] = []
 
-    def choose_sandbox() -> None:
-        dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, FirstRunDialog):
-            QTimer.singleShot(50, choose_sandbox)
-            return
+    def choose_sandbox(dialog: FirstRunDialog) -> None:
         clicked.append(dialog.windowTitle())
         dialog.sandbox_button.click()
 
-    QTimer.singleShot(0, choose_sandbox)
+    QTimer.singleShot(0, when_modal(FirstRunDialog, choose_sandbox))
     window = make_window(offer_first_run=True)
     qtbot.waitUntil(lambda: bool(clicked), timeout=WAIT)
     assert clicked == ["Welcome to Netcore Desktop"]

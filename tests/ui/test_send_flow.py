@@ -17,13 +17,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from netcore_desktop.core.client import RetryPolicy
 from netcore_desktop.core.profiles import Profile
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.log_model import COLUMNS
+
+from ._support import answer_box
 
 WAIT = 15000
 
@@ -268,25 +270,14 @@ def test_warnings_are_asked_about_before_sending(
     qtbot.keyClicks(form.subject, "Hello")
     qtbot.keyClicks(form.body, "Hi")
     asked: list[str] = []
-
-    def answer(button: str) -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, lambda: answer(button))
-            return
-        asked.append(box.text())
-        for candidate in box.buttons():
-            if candidate.text() == button:
-                candidate.click()
-
-    QTimer.singleShot(0, lambda: answer("Cancel"))
+    QTimer.singleShot(0, answer_box("Cancel", asked))
     with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
         qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
     assert finished.args[0].outcome == "cancelled"
     assert "listed twice" in asked[0] and "Send now?" in asked[0]
     assert sandbox.messages() == []
 
-    QTimer.singleShot(0, lambda: answer("Send"))
+    QTimer.singleShot(0, answer_box("Send", asked))
     with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
         qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
     assert finished.args[0].ok
