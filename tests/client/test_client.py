@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import random
-import socket
 import threading
 import time
 from pathlib import Path
@@ -35,15 +34,9 @@ from netcore_desktop.core.message import (
     payload_bytes,
 )
 from netcore_desktop.sandbox import EmbeddedSandbox
+from tests._ports import free_port
 
 from ._support import FAST_RETRY, make_draft, raw_body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # --- the status table -------------------------------------------------------------------------
 
@@ -254,7 +247,7 @@ def test_503_retry_after_is_honoured(sandbox: EmbeddedSandbox) -> None:
 
 
 def test_connection_refused_is_retried_then_fails_with_advice() -> None:
-    port = _free_port()
+    port = free_port()
     with NetcoreClient(f"http://127.0.0.1:{port}", "k" * 32, retry=FAST_RETRY) as client:
         result = client.send(build_payload(make_draft()))
     assert result.outcome is Outcome.FAILED
@@ -266,7 +259,7 @@ def test_connection_refused_is_retried_then_fails_with_advice() -> None:
 def test_connection_refused_then_the_service_comes_up(
     sandbox_factory: object,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     started: list[EmbeddedSandbox] = []
 
     def come_up() -> None:
@@ -435,7 +428,7 @@ def test_bad_base_urls_and_keys_are_refused_up_front() -> None:
 
 
 def test_an_explicit_proxy_is_used(sandbox: EmbeddedSandbox) -> None:
-    dead = _free_port()
+    dead = free_port()
     with NetcoreClient(sandbox.base_url, sandbox.api_key, proxy=f"http://127.0.0.1:{dead}",
                        retry=FAST_RETRY) as client:
         result = client.send(build_payload(make_draft()))
@@ -446,7 +439,7 @@ def test_an_explicit_proxy_is_used(sandbox: EmbeddedSandbox) -> None:
 def test_the_environment_proxy_is_used_by_default(
     sandbox: EmbeddedSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dead = _free_port()
+    dead = free_port()
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.profiles_dialog import FirstRunDialog, ProfilesDialog
 from netcore_desktop.ui.send_worker import SecretsStatus
+from tests._ports import free_port
 
 from ._support import when_modal
 
@@ -27,12 +27,6 @@ def _dialog(qtbot: Any, window: Any) -> ProfilesDialog:
     qtbot.addWidget(dialog)
     dialog.show()
     return dialog
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_add_a_profile_store_its_key_and_test_the_connection(
@@ -74,7 +68,7 @@ def test_add_a_profile_store_its_key_and_test_the_connection(
 
     # Nothing listening: the failure names the host and says nothing was sent.
     dialog.base_url.clear()
-    qtbot.keyClicks(dialog.base_url, f"http://127.0.0.1:{_free_port()}")
+    qtbot.keyClicks(dialog.base_url, f"http://127.0.0.1:{free_port()}")
     qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.test_result.text().startswith("✖"), timeout=WAIT)
     assert "Could not connect to 127.0.0.1" in dialog.test_result.text()

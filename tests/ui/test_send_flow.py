@@ -20,10 +20,13 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from netcore_desktop.core.client import RetryPolicy
-from netcore_desktop.core.profiles import Profile
+from netcore_desktop.core.contract import Region
+from netcore_desktop.core.history import History
+from netcore_desktop.core.profiles import Profile, ProfileStore
 from netcore_desktop.core.secrets import SecretStore
 from netcore_desktop.sandbox import EmbeddedSandbox
 from netcore_desktop.ui.log_model import COLUMNS
+from tests._ports import free_port
 
 from ._support import answer_box
 
@@ -195,6 +198,46 @@ def test_each_answer_shows_its_meaning(
     if status in ("400", "401"):
         # The service's own words are listed with the checks until the next edit.
         assert any(p.message.startswith("Netcore refused") for p in window.checks.problems)
+
+
+def test_a_dead_network_is_explained_the_draft_kept_and_the_resend_goes_once(
+    qtbot: Any, make_window: Any, sandbox_factory: Any, app_home: Path
+) -> None:
+    # A profile whose service is down: nothing listens on its port yet.
+    port = free_port()
+    profile = Profile(name="Down for now", region=Region.CUSTOM,
+                      base_url=f"http://127.0.0.1:{port}", sender_email="news@mail.example.org")
+    ProfileStore().save(profile)
+    ProfileStore().set_last_used(profile.name)
+    SecretStore().set_api_key(profile.name, "sandbox-key")
+    window = make_window(use_sample_draft=True, restore_draft=False)
+    assert window.profile_box.currentText() == profile.name
+    subject, body = window.form.subject.text(), window.form.body.toPlainText()
+
+    with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
+        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    assert not result.ok and result.outcome == "failed"
+    # What went wrong and that nothing went out, in the log and the status bar.
+    assert _log_cell(window, "status") in ("", "None", "—")
+    assert "Could not connect" in _log_cell(window, "meaning")
+    assert "Nothing was sent" in window.statusBar().currentMessage()
+    assert window.send_button.text() == "Send" and window.send_button.isEnabled()
+    # The draft is untouched and the attempt is in the history as failed.
+    assert (window.form.subject.text(), window.form.body.toPlainText()) == (subject, body)
+    with History() as history:
+        assert history.count(profile=profile.name) == 1
+        assert history.count(profile=profile.name, outcome="failed") == 1
+
+    # The service comes back; pressing Send again sends each message exactly once.
+    service = sandbox_factory(port=port, api_key="sandbox-key")
+    with qtbot.waitSignal(window.send_finished, timeout=WAIT) as finished:
+        qtbot.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].ok, finished.args[0].meaning
+    tokens = window.log_model.entry(0).tokens
+    assert len(service.messages()) == 1  # one request, one envelope per test recipient
+    assert len(tokens) == 2 and all(len(service.messages(token=t)) == 1 for t in tokens)
+    assert window.log_model.rowCount() == 2
 
 
 def test_log_filter_and_copy_as_curl_keep_the_key_masked(
