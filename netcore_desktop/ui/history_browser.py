@@ -31,6 +31,7 @@ from PySide6.QtCore import (
     QDate,
     QItemSelection,
     QObject,
+    QSize,
     Qt,
     QTimer,
     QUrl,
@@ -56,6 +57,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -773,17 +775,22 @@ class HistoryBrowser(QWidget):
             self.tr("Send every selected entry again, as one job with progress and pause"),
             "send",
         )
+        # A tool bar, not a row of buttons: in a narrow dock the actions that do not fit go
+        # into its ">>" menu, and the results list keeps its room (a row of six labelled
+        # buttons was ~800 px wide and squeezed the list to two columns).
         self.buttons: dict[str, QToolButton] = {}
-        bar = QHBoxLayout()
+        bar = named(QToolBar(), "historyActions", self.tr("Actions on the selected entry"))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(16, 16))
         for action in (self.act_open_draft, self.act_resend, self.act_resend_to,
                        self.act_copy_summary, self.act_refresh_events, self.act_bulk):
-            button = named(QToolButton(), action.objectName() + "Button", action.text().rstrip(
-                "…"), action.toolTip())
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            bar.addWidget(button)
+            bar.addAction(action)
+            button = bar.widgetForAction(action)
+            assert isinstance(button, QToolButton)
+            named(button, action.objectName() + "Button", action.text().rstrip("…"),
+                  action.toolTip())
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
             self.buttons[action.objectName()] = button
-        bar.addStretch(1)
 
         # --- details ------------------------------------------------------------------------------
         self.preview = PreviewPane()
@@ -832,7 +839,7 @@ class HistoryBrowser(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addLayout(bar)
+        right_layout.addWidget(bar)
         right_layout.addWidget(self.links_label)
         right_layout.addWidget(self.details_tabs, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -903,6 +910,10 @@ class HistoryBrowser(QWidget):
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
+            # The details' size hints (a preview, a tool bar) would take nearly all the
+            # width; give the results list three parts in seven, as the stretch says.
+            width = max(self.splitter.width(), 700)
+            self.splitter.setSizes([width * 3 // 7, width - width * 3 // 7])
             QTimer.singleShot(0, self._after_first_show)
 
     def _after_first_show(self) -> None:

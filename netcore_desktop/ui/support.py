@@ -222,6 +222,12 @@ class SupportTools(QObject):
         """Show the history dock and put the cursor in its search box (Ctrl+H)."""
         self.dock.setVisible(True)
         self.dock.raise_()
+        # The bottom area is sized for the response log; finding and reading a sent message
+        # needs more room. Grow it (once it is below 40% of the window), never shrink it.
+        window = self.window
+        wanted = int(window.height() * 0.4)
+        if not self.dock.isFloating() and self.dock.height() < wanted:
+            window.resizeDocks([self.dock], [wanted], Qt.Orientation.Vertical)
         self.browser.focus_search()
 
     def _history_on_screen(self) -> bool:

@@ -213,9 +213,16 @@ def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log
     titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert titles.index("History") == titles.index("Settings") - 1
     assert "Ctrl+H" in support.act_history.toolTip()
+    log_height = window.log_dock.height()
     support.act_history.trigger()
     browser = support.browser
     assert support.dock.isVisible() and browser.search.hasFocus()
+    # Room to read: the dock grows (towards 40% of the window's height, as far as the compose
+    # form's least height allows) from the response log's height, and the results list
+    # gets three sevenths of the width (the actions that do not fit go into a ">>" menu).
+    qtbot.waitUntil(lambda: support.dock.height() >= log_height * 1.3, timeout=WAIT)
+    assert browser.table.width() >= browser.splitter.width() * 0.4
+    assert len(browser.buttons) == 6
     qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
 
     # A resend from the browser shows in the window's response log like any send.
