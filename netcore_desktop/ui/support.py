@@ -129,6 +129,8 @@ class SupportTools(QObject):
         self._refresh_timer.setInterval(HISTORY_REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_history)
         self._history_stale = False
+        # The bottom area's height before the history grew it, and the height it was given.
+        self._grown: tuple[int, int] | None = None
 
         self.dock = QDockWidget(self.tr("History"), window)
         self.dock.setObjectName("historyDock")
@@ -151,6 +153,7 @@ class SupportTools(QObject):
         if log_dock is not None:
             window.tabifyDockWidget(log_dock, self.dock)
             log_dock.raise_()
+            log_dock.visibilityChanged.connect(self._on_log_visibility)
 
         self.act_history = self._action(
             "actionHistory", self.tr("&History"), "Ctrl+H",
@@ -222,13 +225,53 @@ class SupportTools(QObject):
         """Show the history dock and put the cursor in its search box (Ctrl+H)."""
         self.dock.setVisible(True)
         self.dock.raise_()
-        # The bottom area is sized for the response log; finding and reading a sent message
-        # needs more room. Grow it (once it is below 40% of the window), never shrink it.
+        self._make_room()
+        self.browser.focus_search()
+
+    def _make_room(self) -> None:
+        """Grow the bottom area for the history (towards 40% of the window's height).
+
+        It is sized for the response log; finding and reading a sent message needs more
+        room. It is never shrunk here, and it gets its old height back when the response log
+        is shown again, unless the person has resized it meanwhile.
+        """
         window = self.window
         wanted = int(window.height() * 0.4)
-        if not self.dock.isFloating() and self.dock.height() < wanted:
-            window.resizeDocks([self.dock], [wanted], Qt.Orientation.Vertical)
-        self.browser.focus_search()
+        before = self.dock.height()
+        if self._shut or self.dock.isFloating() or before >= wanted:
+            return
+        if self._grown is None:
+            self._grown = (before, -1)
+            # The new height is known once the main window has laid the docks out again.
+            QTimer.singleShot(50, self._note_grown)
+        window.resizeDocks([self.dock], [wanted], Qt.Orientation.Vertical)
+
+    def _note_grown(self) -> None:
+        if self._grown is not None and not self._shut:
+            self._grown = (self._grown[0], self.dock.height())
+
+    def _on_log_visibility(self, visible: bool) -> None:
+        if not visible:
+            return
+        grown, self._grown = self._grown, None
+        log_dock = getattr(self.window, "log_dock", None)
+        if grown is None or log_dock is None or self._shut:
+            return
+        before, made = grown
+        if made < 0 or abs(log_dock.height() - made) <= 4:  # not resized by hand since
+            self._resize_log(log_dock, before, before)
+
+    def _resize_log(self, log_dock: Any, height: int, request: int, again: bool = True) -> None:
+        # The size resizeDocks() takes includes the tab bar below tabbed docks, whose height
+        # is not known here: ask, look at what came of it, and correct once.
+        self.window.resizeDocks([log_dock], [request], Qt.Orientation.Vertical)
+        if again:
+            QTimer.singleShot(50, self, lambda: self._correct_log(log_dock, height, request))
+
+    def _correct_log(self, log_dock: Any, height: int, request: int) -> None:
+        off = height - log_dock.height()
+        if off and not self._shut and log_dock.isVisible():
+            self._resize_log(log_dock, height, request + off, again=False)
 
     def _history_on_screen(self) -> bool:
         # A dock tabbed behind the response log still counts as visible to Qt; only a
@@ -241,6 +284,8 @@ class SupportTools(QObject):
             self._refresh_timer.start()
 
     def _on_dock_visibility(self, visible: bool) -> None:
+        if visible and self.window.isVisible():
+            self._make_room()
         if visible and self._history_stale and not self._refresh_timer.isActive():
             self._refresh_timer.start()
 

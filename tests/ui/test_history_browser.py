@@ -223,6 +223,13 @@ def test_the_window_has_the_history_beside_the_log_and_its_resends_reach_the_log
     qtbot.waitUntil(lambda: support.dock.height() >= log_height * 1.3, timeout=WAIT)
     assert browser.table.width() >= browser.splitter.width() * 0.4
     assert len(browser.buttons) == 6
+    # Back on the response log, the compose form gets its room back.
+    window.log_dock.raise_()
+    qtbot.waitUntil(lambda: abs(window.log_dock.height() - log_height) <= 4, timeout=WAIT)
+    # And the History tab makes room again when it is chosen.
+    support.dock.raise_()
+    qtbot.waitUntil(lambda: support.dock.height() >= log_height * 1.3, timeout=WAIT)
+    support.act_history.trigger()
     qtbot.waitUntil(lambda: browser.model.rowCount() == 3, timeout=WAIT)
 
     # A resend from the browser shows in the window's response log like any send.
