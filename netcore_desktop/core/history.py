@@ -12,7 +12,9 @@ time. Every write takes the write lock up front (``BEGIN IMMEDIATE``) so two wri
 instead of failing with "database is locked". Commits are not fsynced one by one
 (``synchronous=NORMAL``): a killed app loses nothing, a power cut may lose the last
 moments. Checkpoints (copying the log into the file, with fsync) run in a background
-thread every few dozen commits rather than inside the commit of a send. The schema
+thread every few dozen commits rather than inside the commit of a send; only when that
+thread falls far behind (a slow disk) does a send wait for it, which keeps the log file
+under a few megabytes. The schema
 version is ``PRAGMA user_version``; :data:`MIGRATIONS` upgrades older files step by step
 (keeping a copy of the old file) and a file from a newer version is refused, never
 changed.
