@@ -21,6 +21,7 @@ import ssl
 import tempfile
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -81,6 +82,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class _Listeners:
+    """The bound sockets one sandbox serves on, and the relay's TLS settings."""
+
+    http: socket.socket
+    smtp: socket.socket
+    #: The implicit-TLS SMTP port, with ``tls``; ``None`` without a certificate.
+    smtps: socket.socket | None = None
+    tls: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        """Close every socket (the sandbox did not start)."""
+        for sock in (self.http, self.smtp, self.smtps):
+            if sock is not None:
+                sock.close()
+
+
 class EmbeddedSandbox:
     """A sandbox (HTTP API + SMTP relay + store) running in a background thread.
 
@@ -125,11 +143,11 @@ class EmbeddedSandbox:
             for sock in socks:
                 sock.close()
             raise
-        http_sock, smtp_sock = socks[0], socks[1]
-        smtps_sock = socks[2] if len(socks) > 2 else None
-        self._port = http_sock.getsockname()[1]
-        self._smtp_port = smtp_sock.getsockname()[1]
-        self._smtps_port = None if smtps_sock is None else smtps_sock.getsockname()[1]
+        listeners = _Listeners(socks[0], socks[1], socks[2] if tls_context else None,
+                               tls_context)
+        self._port = listeners.http.getsockname()[1]
+        self._smtp_port = listeners.smtp.getsockname()[1]
+        self._smtps_port = None if listeners.smtps is None else listeners.smtps.getsockname()[1]
         try:
             if cfg.data_dir is None:
                 self._temp_dir = Path(tempfile.mkdtemp(prefix="netcore-sandbox-"))
@@ -146,15 +164,14 @@ class EmbeddedSandbox:
             )
             self._service = SandboxService(self._store, faults)
         except BaseException:
-            for sock in socks:
-                sock.close()
+            listeners.close()
             self._cleanup()
             raise
         app = SandboxApp(self._service, cfg.api_key, self._smtp_port, self._smtps_port)
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(
-            target=self._run, args=(app, http_sock, smtp_sock, smtps_sock, tls_context),
+            target=self._run, args=(app, listeners),
             name="netcore-sandbox", daemon=True,
         )
         self._thread.start()
@@ -168,20 +185,11 @@ class EmbeddedSandbox:
         )
         return self
 
-    def _run(
-        self,
-        app: SandboxApp,
-        http_sock: socket.socket,
-        smtp_sock: socket.socket,
-        smtps_sock: socket.socket | None,
-        tls_context: ssl.SSLContext | None,
-    ) -> None:
+    def _run(self, app: SandboxApp, listeners: _Listeners) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            loop.run_until_complete(
-                self._serve(app, http_sock, smtp_sock, smtps_sock, tls_context)
-            )
+            loop.run_until_complete(self._serve(app, listeners))
         except BaseException as exc:
             log.exception("The sandbox stopped with an error")
             self._error = exc
@@ -191,19 +199,12 @@ class EmbeddedSandbox:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    async def _serve(
-        self,
-        app: SandboxApp,
-        http_sock: socket.socket,
-        smtp_sock: socket.socket,
-        smtps_sock: socket.socket | None,
-        tls_context: ssl.SSLContext | None,
-    ) -> None:
+    async def _serve(self, app: SandboxApp, listeners: _Listeners) -> None:
         assert self._service is not None
         cfg = self.config
         relay = await start_smtp(
-            self._service, smtp_sock, cfg.smtp_user, cfg.smtp_password,
-            tls_context=tls_context, smtps_sock=smtps_sock,
+            self._service, listeners.smtp, cfg.smtp_user, cfg.smtp_password,
+            tls_context=listeners.tls, smtps_sock=listeners.smtps,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -218,7 +219,7 @@ class EmbeddedSandbox:
             )
         )
         self._server = server
-        serving = asyncio.create_task(server.serve(sockets=[http_sock]))
+        serving = asyncio.create_task(server.serve(sockets=[listeners.http]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.002)
         if not serving.done():
