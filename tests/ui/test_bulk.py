@@ -66,6 +66,20 @@ def _make_job(profile: Profile, rows: list[NewRow], **kwargs: Any) -> int:
         history.close()
 
 
+def _wait_state(qtbot: Any, panel: BulkJobPanel, state: JobState) -> None:
+    """Wait until the panel's job reports ``state``."""
+    qtbot.waitUntil(lambda: panel.last_progress is not None
+                    and panel.last_progress.state is state, timeout=WAIT)
+
+
+def _click_answering(button: Any, answer: str) -> str:
+    """Click ``button`` and answer the question it asks with ``answer``; the question."""
+    seen: list[str] = []
+    QTimer.singleShot(0, answer_box(answer, seen))
+    button.click()
+    return seen[0]
+
+
 
 def test_the_csv_dialog_maps_columns_lists_bad_rows_and_duplicates_and_makes_a_job(
     qtbot: Any, tasks: TaskRunner, sandbox_profile: Profile, tmp_path: Path
@@ -182,13 +196,10 @@ def test_a_bulk_job_steps_through_rows_then_its_progress_reaches_the_end(
     assert "⚠ no value for [%CODE%]" in panel.row_label.text()
 
     # Start asks first (credits, the flagged row); skipping it sends the other 39.
-    seen: list[str] = []
-    QTimer.singleShot(0, answer_box("Skip flagged rows and send", seen))
-    panel.start_button.click()
-    assert "Send 40 message(s)" in seen[0] and "40 credit(s)" in seen[0]
-    assert "[%CODE%]" in seen[0]
-    qtbot.waitUntil(lambda: panel.last_progress is not None
-                    and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
+    asked = _click_answering(panel.start_button, "Skip flagged rows and send")
+    assert "Send 40 message(s)" in asked and "40 credit(s)" in asked
+    assert "[%CODE%]" in asked
+    _wait_state(qtbot, panel, JobState.FINISHED)
     assert panel.progress_bar.value() == panel.progress_bar.maximum() == 40
     assert panel.counts_label.text().startswith("Sent 39 · Queued 0 · Failed 0 · Left 0")
     assert "Skipped 1" in panel.counts_label.text()
@@ -217,8 +228,7 @@ def test_a_daily_limit_pauses_the_job_and_says_why(
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):
         panel.open_job(job_id)
     assert panel.start_job(confirm=False)
-    qtbot.waitUntil(lambda: panel.last_progress is not None
-                    and panel.last_progress.state is JobState.PAUSED, timeout=WAIT)
+    _wait_state(qtbot, panel, JobState.PAUSED)
     assert panel.reason_bar.isVisible()
     assert "daily limit" in panel.reason_label.text()
     assert panel.counts_label.text().startswith("Sent 3 · Queued 1 · Failed 0 · Left 6")
@@ -226,8 +236,7 @@ def test_a_daily_limit_pauses_the_job_and_says_why(
 
     sandbox.set_faults(daily_limit=None)
     panel.resume_button.click()
-    qtbot.waitUntil(lambda: panel.last_progress is not None
-                    and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
+    _wait_state(qtbot, panel, JobState.FINISHED)
     assert panel.counts_label.text().startswith("Sent 9 · Queued 1 · Failed 0 · Left 0")
     assert len(sandbox.messages()) == 10  # the queued row was not sent again
 
@@ -279,12 +288,8 @@ def test_an_interrupted_job_is_offered_at_start_up_with_its_unknown_rows(
 
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):
         panel.leave_unknown_button.click()
-    seen: list[str] = []
-    QTimer.singleShot(0, answer_box("Send", seen))
-    panel.resume_button.click()
-    assert "Send 6 message(s)" in seen[0]
-    qtbot.waitUntil(lambda: panel.last_progress is not None
-                    and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
+    assert "Send 6 message(s)" in _click_answering(panel.resume_button, "Send")
+    _wait_state(qtbot, panel, JobState.FINISHED)
     assert len(sandbox.messages()) == 6  # the two unknown rows were never resent
     assert "Skipped 2" in panel.counts_label.text()
 
@@ -333,13 +338,10 @@ def test_every_csv_row_carries_the_drafts_cc_bcc_reply_to_tags_and_attachments(
     # The row preview's headers show the Cc the message goes with.
     qtbot.waitUntil(lambda: "Cc: Manager <manager@example.org>"
                     in panel.preview.headers_view.toPlainText(), timeout=WAIT)
-    seen: list[str] = []
-    QTimer.singleShot(0, answer_box("Send", seen))
-    panel.start_button.click()
-    assert "Send 3 message(s)" in seen[0] and "8 credit(s)" in seen[0]
-    assert "Every message also goes to Cc Manager <manager@example.org>" in seen[0]
-    qtbot.waitUntil(lambda: panel.last_progress is not None
-                    and panel.last_progress.state is JobState.FINISHED, timeout=WAIT)
+    asked = _click_answering(panel.start_button, "Send")
+    assert "Send 3 message(s)" in asked and "8 credit(s)" in asked
+    assert "Every message also goes to Cc Manager <manager@example.org>" in asked
+    _wait_state(qtbot, panel, JobState.FINISHED)
 
     history = History()
     try:

@@ -207,8 +207,9 @@ def test_a_dead_network_is_explained_the_draft_kept_and_the_resend_goes_once(
     port = free_port()
     profile = Profile(name="Down for now", region=Region.CUSTOM,
                       base_url=f"http://127.0.0.1:{port}", sender_email="news@mail.example.org")
-    ProfileStore().save(profile)
-    ProfileStore().set_last_used(profile.name)
+    store = ProfileStore()
+    store.save(profile)
+    store.set_last_used(profile.name)
     SecretStore().set_api_key(profile.name, "sandbox-key")
     window = make_window(use_sample_draft=True, restore_draft=False)
     assert window.profile_box.currentText() == profile.name
